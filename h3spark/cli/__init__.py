@@ -1,0 +1,5 @@
+"""The ``h3spark`` command line: thin wrappers that parse and call one public function."""
+
+from h3spark.cli._main import main
+
+__all__ = ["main"]

@@ -1,0 +1,20 @@
+"""Typed YAML configs (pydantic v2) and the line-aware loader."""
+
+from h3spark.config._base import StrictModel
+from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
+from h3spark.config._root import H3SparkConfig
+from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+
+__all__ = [
+    "StrictModel",
+    "H3SparkConfig",
+    "SparkConfig",
+    "StorageConfig",
+    "SourceConfig",
+    "DatasetConfig",
+    "TrainingConfig",
+    "load_config",
+    "parse_yaml",
+    "apply_overrides",
+    "validate",
+]

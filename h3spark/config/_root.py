@@ -1,0 +1,29 @@
+"""The root of an h3spark YAML config: one optional section per stage."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from h3spark.config._base import StrictModel
+from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+
+
+class H3SparkConfig(StrictModel):
+    """A whole experiment config; ``h3spark run`` runs each stage whose section is present."""
+
+    name: str = Field(min_length=1)
+    workdir: str | None = None
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    source: SourceConfig | None = None
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    training: TrainingConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.' and '-'")
+        return value

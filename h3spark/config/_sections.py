@@ -1,0 +1,72 @@
+"""Config sections of the foundation: spark, storage, source, dataset, training."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from h3spark.config._base import StrictModel
+
+
+class SparkConfig(StrictModel):
+    """Where Spark runs. A master set by spark-submit always wins over ``master``."""
+
+    master: str = "local[*]"
+    app_name: str = "h3spark"
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("master")
+    @classmethod
+    def _known_master(cls, value: str) -> str:
+        prefixes = ("local", "spark://", "yarn", "k8s://", "mesos://")
+        if not value.startswith(prefixes):
+            raise ValueError("must be local[N], local[*], spark://HOST:PORT, yarn or k8s://URL")
+        return value
+
+
+class StorageConfig(StrictModel):
+    """How Python reaches hdfs:// URIs (WebHDFS); file:// needs nothing."""
+
+    webhdfs_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:9870; default: the NameNode host, port 9870")
+    hdfs_user: str | None = None
+
+
+class SourceConfig(StrictModel):
+    """Where raw data comes from."""
+
+    format: Literal["csv", "json", "parquet", "bundled", "kafka"]
+    path: str | None = Field(default=None, description="file:// or hdfs:// URI (csv, json, parquet)")
+    name: str | None = Field(default=None, description="a dataset bundled with scikit-learn (bundled)")
+    topic: str | None = None
+    bootstrap_servers: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="passed to Spark's reader")
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> "SourceConfig":
+        needed = {"csv": "path", "json": "path", "parquet": "path", "bundled": "name", "kafka": "topic"}[self.format]
+        if getattr(self, needed) is None:
+            raise ValueError(f"format '{self.format}' needs '{needed}'; add source.{needed} to the config")
+        return self
+
+
+class DatasetConfig(StrictModel):
+    """Where the ingested dataset is published (relative paths are under the workdir)."""
+
+    uri: str = "datasets/data"
+    overwrite: bool = False
+    partitions: int | None = Field(default=None, gt=0)
+
+
+class TrainingConfig(StrictModel):
+    """What to train. ``engine: sklearn`` trains on the driver; mxnet / torch run distributed."""
+
+    engine: Literal["sklearn", "mxnet", "torch"] = "sklearn"
+    model: str = "logistic_regression"
+    params: dict[str, Any] = Field(default_factory=dict)
+    holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
+    seed: int = 0
+    batch_size: int = Field(default=256, gt=0)
+    epochs: int = Field(default=1, gt=0)
+    lr: float = Field(default=0.1, gt=0)

@@ -1,0 +1,40 @@
+"""Read a configured source into a Spark DataFrame."""
+
+from __future__ import annotations
+
+import logging
+
+from h3spark.config import SourceConfig
+from h3spark.errors import DataError, DependencyError
+from h3spark.ingest._bundled import load_bundled
+from h3spark.storage import resolve_uri
+
+logger = logging.getLogger(__name__)
+
+_CSV_DEFAULTS = {"header": "true", "inferSchema": "true"}
+
+
+def read_source(spark, source: SourceConfig, workdir: str | None = None):
+    """Return a DataFrame of the source's rows (a batch read; Kafka reads current contents)."""
+    if source.format == "bundled":
+        return spark.createDataFrame(load_bundled(source.name))
+    if source.format == "kafka":
+        reader = _kafka_reader()
+        return reader(spark, source)
+    uri = resolve_uri(source.path, workdir)
+    options = {**(_CSV_DEFAULTS if source.format == "csv" else {}), **{k: str(v) for k, v in source.options.items()}}
+    logger.info("reading %s source=%s", source.format, uri)
+    try:
+        return spark.read.options(**options).format(source.format).load(uri)
+    except Exception as error:  # pyspark's AnalysisException for a missing path
+        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
+            raise DataError(f"source.path {uri} does not exist. Check the path in the config.") from None
+        raise
+
+
+def _kafka_reader():
+    try:
+        from h3spark.ingest._kafka import read_kafka_batch
+    except ImportError:
+        raise DependencyError("source.format 'kafka' is not available in this build of h3spark.") from None
+    return read_kafka_batch

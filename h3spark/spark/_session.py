@@ -1,0 +1,73 @@
+"""The one SparkSession factory every h3spark path uses.
+
+    >>> spark = get_spark(SparkConfig(master="local[2]", app_name="demo"))
+
+A master set by spark-submit (or an already running session) always wins over the
+config. Spark's own log noise is kept at WARN; h3spark logs through ``logging``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from h3spark.config import SparkConfig
+
+logger = logging.getLogger(__name__)
+
+# Defaults a user's spark.conf may override: executors run the driver's interpreter,
+# and blocks travel as Arrow batches.
+_DEFAULT_CONF = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+    "spark.ui.showConsoleProgress": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
+_LOCAL_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+
+
+def get_spark(config: SparkConfig | None = None):
+    """Return the active SparkSession, or build one from ``config``."""
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    config = config or SparkConfig()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    submitted = SparkConf()  # holds spark-submit's settings when run under it
+    master = submitted.get("spark.master", None) or config.master
+    builder = SparkSession.builder.appName(submitted.get("spark.app.name", None) or config.app_name).master(master)
+    for key, value in _conf_for(master, config, submitted).items():
+        builder = builder.config(key, value)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.log_level)
+    logger.info("spark session ready master=%s app=%s", master, spark.sparkContext.appName)
+    return spark
+
+
+def _conf_for(master: str, config: SparkConfig, submitted) -> dict[str, str]:
+    conf = dict(_DEFAULT_CONF)
+    if master.startswith(("local", "spark://127.", "spark://localhost")):
+        conf.update(_LOCAL_CONF)
+    conf["spark.pyspark.python"] = sys.executable
+    conf.update({key: _spark_value(value) for key, value in config.conf.items()})
+    return {key: value for key, value in conf.items() if not submitted.contains(key)}
+
+
+def _spark_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def stop_spark() -> None:
+    """Stop the active session, if any (used at the end of CLI commands)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()

@@ -1,0 +1,32 @@
+"""Storage: file:// and hdfs:// URIs, the Python-side file system, atomic publish, manifests."""
+
+from h3spark.storage._fs import FileSystem, LocalFileSystem, WebHDFSFileSystem, filesystem_for, webhdfs_url_for
+from h3spark.storage._publish import (
+    MANIFEST_NAME,
+    SUCCESS_MARKER,
+    is_published,
+    publishing,
+    read_manifest,
+    require_published,
+    write_manifest,
+)
+from h3spark.storage._uri import join_uri, local_path, resolve_uri, split_name
+
+__all__ = [
+    "FileSystem",
+    "LocalFileSystem",
+    "WebHDFSFileSystem",
+    "filesystem_for",
+    "webhdfs_url_for",
+    "publishing",
+    "is_published",
+    "require_published",
+    "write_manifest",
+    "read_manifest",
+    "MANIFEST_NAME",
+    "SUCCESS_MARKER",
+    "resolve_uri",
+    "local_path",
+    "join_uri",
+    "split_name",
+]

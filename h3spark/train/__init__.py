@@ -1,0 +1,1 @@
+"""Training: engines (sklearn, mxnet, torch) and launchers."""

@@ -1,0 +1,70 @@
+"""The scikit-learn engine: fit an estimator on the driver (or in a trial) from numpy arrays."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from h3spark.errors import ConfigError, DataError
+
+# name -> (module, class); params from the config are passed to the constructor.
+ESTIMATORS = {
+    "logistic_regression": ("sklearn.linear_model", "LogisticRegression"),
+    "sgd": ("sklearn.linear_model", "SGDClassifier"),
+    "random_forest": ("sklearn.ensemble", "RandomForestClassifier"),
+    "gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier"),
+    "mlp": ("sklearn.neural_network", "MLPClassifier"),
+    "knn": ("sklearn.neighbors", "KNeighborsClassifier"),
+    "ridge": ("sklearn.linear_model", "RidgeClassifier"),
+}
+
+
+def build_estimator(model: str, params: dict[str, Any]):
+    """Instantiate a known estimator; unknown names or parameters are config errors."""
+    if model not in ESTIMATORS:
+        raise ConfigError("training.model", [f"unknown sklearn model {model!r}. Choose one of: {', '.join(sorted(ESTIMATORS))}."])
+    module, name = ESTIMATORS[model]
+    cls = getattr(importlib.import_module(module), name)
+    valid = cls().get_params()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ConfigError("training.params", [f"{key}: not a parameter of {name}." for key in unknown])
+    return cls(**params)
+
+
+def table_to_arrays(table: pa.Table, features: str = "features", label: str = "label") -> tuple[np.ndarray, np.ndarray]:
+    """Turn a table with a list<float> features column into (X, y) numpy arrays."""
+    for column in (features, label):
+        if column not in table.column_names:
+            raise DataError(f"the dataset has no column {column!r}; it has {table.column_names}.")
+    column = table.column(features).combine_chunks()
+    if table.num_rows == 0:
+        raise DataError("the dataset is empty; there is nothing to train on.")
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    width, remainder = divmod(len(values), table.num_rows)
+    if remainder or not pc.all(pc.equal(column.value_lengths(), width)).as_py():
+        raise DataError(f"column {features!r} has rows of different lengths; every row needs {width or 'the same number of'} values.")
+    return values.reshape(table.num_rows, width).astype(np.float32, copy=False), table.column(label).to_numpy()
+
+
+def holdout_split(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, test) row indices."""
+    order = np.random.default_rng(seed).permutation(rows)
+    test_rows = max(1, int(round(rows * fraction)))
+    return np.sort(order[test_rows:]), np.sort(order[:test_rows])
+
+
+def fit_and_score(model: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, holdout_fraction: float, seed: int):
+    """Fit on a seeded holdout split; return (estimator, metrics)."""
+    train, test = holdout_split(len(y), holdout_fraction, seed)
+    estimator = build_estimator(model, params)
+    if "random_state" in estimator.get_params() and "random_state" not in params:
+        estimator.set_params(random_state=seed)
+    estimator.fit(X[train], y[train])
+    accuracy = float((estimator.predict(X[test]) == y[test]).mean())
+    metrics = {"accuracy": accuracy, "train_rows": int(len(train)), "test_rows": int(len(test))}
+    return estimator, metrics
