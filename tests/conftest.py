@@ -1,0 +1,55 @@
+"""Shared fixtures: one local SparkSession per test session, markers by folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+INTEGRATION_MARKERS = ("spark", "hdfs", "kafka", "cluster", "gpu")
+UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests/integration/<area>/... with the marker <area>."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts:
+            area = parts[parts.index("integration") + 1] if parts.index("integration") + 1 < len(parts) else ""
+            if area in INTEGRATION_MARKERS:
+                item.add_marker(getattr(pytest.mark, area))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip outside CI, fail under CI (CI=true), when an integration prerequisite is missing."""
+    if condition:
+        return
+    if UNDER_CI:
+        pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local[2] SparkSession shared by every integration test."""
+    require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
+    from h3spark.config import SparkConfig
+    from h3spark.spark import get_spark
+
+    session = get_spark(SparkConfig(master="local[2]", app_name="h3spark-tests", conf={
+        "spark.ui.enabled": False,
+        "spark.sql.shuffle.partitions": 4,
+        "spark.default.parallelism": 2,
+    }))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A fresh h3spark workdir for one test."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
