@@ -1,5 +1,6 @@
 """Storage: file:// and hdfs:// URIs, the Python-side file system, atomic publish, manifests."""
 
+from h3spark.storage._dataset import ALL_ROWS, describe_splits
 from h3spark.storage._fs import FileSystem, LocalFileSystem, WebHDFSFileSystem, filesystem_for, webhdfs_url_for
 from h3spark.storage._publish import (
     MANIFEST_NAME,
@@ -13,6 +14,8 @@ from h3spark.storage._publish import (
 from h3spark.storage._uri import join_uri, local_path, resolve_uri, split_name
 
 __all__ = [
+    "describe_splits",
+    "ALL_ROWS",
     "FileSystem",
     "LocalFileSystem",
     "WebHDFSFileSystem",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from h3spark.ingest import read_source
-from h3spark.storage import publishing, read_manifest, require_published, resolve_uri, write_manifest
+from h3spark.storage import describe_splits, publishing, read_manifest, require_published, resolve_uri, write_manifest
 from h3spark.workflow._context import RunContext
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,10 @@ def ingest_stage(ctx: RunContext) -> None:
         write_manifest(tmp_uri, {
             "rows": rows,
             "schema": frame.schema.jsonValue(),
+            "features": "features",
+            "label": "label",
             "source": config.source.model_dump(exclude_none=True),
-            "splits": {"all": rows},
+            "splits": describe_splits(tmp_uri),
         })
     frame.unpersist()
     ctx.outputs["dataset_uri"] = uri
