@@ -1,0 +1,151 @@
+"""HDFS: a real NameNode and DataNode (Hadoop jars from Maven) with WebHDFS on loopback."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from h3spark.errors import ServiceError
+from h3spark.services._base import Daemon, Service, java_cmd
+from h3spark.services._config import ServicesConfig
+from h3spark.services._endpoint import Endpoint
+from h3spark.services._maven import ensure_jars
+from h3spark.services._process import HOST, log_tail
+
+logger = logging.getLogger(__name__)
+
+NAMENODE_MAIN = "org.apache.hadoop.hdfs.server.namenode.NameNode"
+DATANODE_MAIN = "org.apache.hadoop.hdfs.server.datanode.DataNode"
+
+LOG4J_PROPERTIES = """\
+log4j.rootLogger=INFO,console
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.out
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
+log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
+"""
+
+
+def render_site_xml(properties: dict[str, str]) -> str:
+    """A Hadoop ``*-site.xml`` with the given properties."""
+    body = "".join(f"  <property><name>{escape(k)}</name><value>{escape(str(v))}</value></property>\n"
+                   for k, v in properties.items())
+    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
+
+
+def core_site(config: ServicesConfig, state: Path) -> dict[str, str]:
+    return {
+        "fs.defaultFS": f"hdfs://{HOST}:{config.hdfs_port}",
+        "hadoop.security.authentication": "simple",
+        "hadoop.tmp.dir": str(state / "tmp"),
+        "hadoop.http.staticuser.user": getpass.getuser(),
+    }
+
+
+def hdfs_site(config: ServicesConfig, state: Path) -> dict[str, str]:
+    return {
+        "dfs.namenode.name.dir": (state / "name").as_uri(),
+        "dfs.datanode.data.dir": (state / "data").as_uri(),
+        "dfs.namenode.rpc-address": f"{HOST}:{config.hdfs_port}",
+        "dfs.namenode.http-address": f"{HOST}:{config.hdfs_http_port}",
+        "dfs.datanode.address": f"{HOST}:{config.hdfs_datanode_port}",
+        "dfs.datanode.http.address": f"{HOST}:{config.hdfs_datanode_http_port}",
+        "dfs.datanode.ipc.address": f"{HOST}:{config.hdfs_datanode_ipc_port}",
+        "dfs.datanode.hostname": HOST,
+        "dfs.namenode.datanode.registration.ip-hostname-check": "false",
+        "dfs.replication": "1",
+        "dfs.webhdfs.enabled": "true",
+        "dfs.permissions.enabled": "false",
+        "dfs.namenode.safemode.extension": "0",
+        "dfs.heartbeat.interval": "1",
+        "dfs.namenode.resource.du.reserved": "0",
+        "dfs.datanode.du.reserved": "0",
+    }
+
+
+class HdfsService(Service):
+    name = "hdfs"
+    port_flags = "--hdfs-port/--hdfs-http-port or H3SPARK_HDFS_PORT, H3SPARK_HDFS_HTTP_PORT, H3SPARK_HDFS_DATANODE_*"
+
+    def ports(self, config: ServicesConfig) -> dict[str, int]:
+        return {"hdfs namenode rpc": config.hdfs_port, "hdfs namenode http": config.hdfs_http_port,
+                "hdfs datanode": config.hdfs_datanode_port, "hdfs datanode http": config.hdfs_datanode_http_port,
+                "hdfs datanode ipc": config.hdfs_datanode_ipc_port}
+
+    def endpoint(self, config: ServicesConfig) -> Endpoint:
+        return Endpoint(service="hdfs", uri=f"hdfs://{HOST}:{config.hdfs_port}",
+                        http_url=f"http://{HOST}:{config.hdfs_http_port}")
+
+    def prepare(self, config: ServicesConfig, java: str, state: Path) -> None:
+        self._jars = ensure_jars("hdfs")
+        conf = state / "conf"
+        for sub in (conf, state / "logs", state / "data", state / "tmp"):
+            sub.mkdir(parents=True, exist_ok=True)
+        (conf / "core-site.xml").write_text(render_site_xml(core_site(config, state)))
+        (conf / "hdfs-site.xml").write_text(render_site_xml(hdfs_site(config, state)))
+        (conf / "log4j.properties").write_text(LOG4J_PROPERTIES)
+        if not (state / "name" / "current" / "VERSION").is_file():
+            self._format(config, java, state)
+
+    def _command(self, config: ServicesConfig, java: str, state: Path, main: str) -> list[str]:
+        props = {"hadoop.log.dir": str(state / "logs"), "hadoop.home.dir": str(state),
+                 "hadoop.id.str": getpass.getuser(), "hadoop.root.logger": "INFO,console"}
+        return java_cmd(java, config.heap, f"{state / 'conf'}:{self._jars}/*", main, props)
+
+    def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
+        cmd = [*self._command(config, java, state, NAMENODE_MAIN), "-format", "-nonInteractive", "-force",
+               "-clusterid", "h3spark"]
+        log = state / "format.log"
+        with open(log, "w") as out:
+            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=300, env=self._env(state)).returncode
+        if code != 0:
+            raise ServiceError(f"hdfs: formatting the NameNode in {state / 'name'} failed (exit {code}). "
+                               f"Last lines of {log}:\n{log_tail(log)}")
+
+    def _env(self, state: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(HADOOP_CONF_DIR=str(state / "conf"), HADOOP_LOG_DIR=str(state / "logs"))
+        return env
+
+    def daemons(self, config: ServicesConfig, java: str, state: Path) -> list[Daemon]:
+        env = self._env(state)
+        return [Daemon("namenode", self._command(config, java, state, NAMENODE_MAIN), env),
+                Daemon("datanode", self._command(config, java, state, DATANODE_MAIN), env)]
+
+    def is_ready(self, endpoint: Endpoint) -> bool:
+        """The NameNode has left safe mode with a live DataNode, and a WebHDFS write+read round-trip works."""
+        if not _namenode_serving(endpoint.http_url):
+            return False
+        return _webhdfs_round_trip(endpoint.http_url)
+
+
+def _namenode_serving(http_url: str) -> bool:
+    query = f"{http_url}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
+    with urllib.request.urlopen(query, timeout=5) as response:
+        beans = json.load(response).get("beans", [])
+    if not beans:
+        return False
+    info = beans[0]
+    live = json.loads(info.get("LiveNodes") or "{}")
+    return not info.get("Safemode") and len(live) >= 1
+
+
+def _webhdfs_round_trip(http_url: str) -> bool:
+    from hdfs import InsecureClient
+
+    client = InsecureClient(http_url, user=getpass.getuser(), timeout=10)
+    path = f"/tmp/.h3spark-ready-{os.getpid()}"
+    payload = b"h3spark ready probe"
+    client.write(path, data=payload, overwrite=True)
+    with client.read(path) as reader:
+        ok = reader.read() == payload
+    client.delete(path)
+    return ok

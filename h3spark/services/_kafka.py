@@ -1,0 +1,124 @@
+"""Kafka 4 in KRaft mode: one process that is both broker and controller."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+from h3spark.errors import ServiceError
+from h3spark.services._base import Daemon, Service, java_cmd
+from h3spark.services._config import ServicesConfig
+from h3spark.services._endpoint import Endpoint
+from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package
+from h3spark.services._process import HOST, log_tail
+
+logger = logging.getLogger(__name__)
+
+READY_TOPIC = "h3spark-ready-probe"
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def render_server_properties(config: ServicesConfig, data_dir: Path) -> str:
+    """server.properties of a single combined broker+controller on loopback."""
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{config.kafka_controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{config.kafka_port},CONTROLLER://{HOST}:{config.kafka_controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{config.kafka_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class KafkaService(Service):
+    name = "kafka"
+    port_flags = "--kafka-port/--kafka-controller-port or H3SPARK_KAFKA_PORT/H3SPARK_KAFKA_CONTROLLER_PORT"
+
+    def ports(self, config: ServicesConfig) -> dict[str, int]:
+        return {"kafka broker": config.kafka_port, "kafka controller": config.kafka_controller_port}
+
+    def endpoint(self, config: ServicesConfig) -> Endpoint:
+        return Endpoint(service="kafka", uri=f"{HOST}:{config.kafka_port}")
+
+    def prepare(self, config: ServicesConfig, java: str, state: Path) -> None:
+        self._jars = ensure_jars("kafka")
+        ensure_spark_kafka_package()
+        data_dir = state / "data"
+        (state / "logs").mkdir(parents=True, exist_ok=True)
+        (state / "server.properties").write_text(render_server_properties(config, data_dir))
+        (state / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        if not (data_dir / "meta.properties").is_file():
+            self._format(config, java, state)
+
+    def _command(self, config: ServicesConfig, java: str, state: Path, main: str) -> list[str]:
+        props = {"log4j2.configurationFile": str(state / "log4j2.properties"), "kafka.logs.dir": str(state / "logs")}
+        return java_cmd(java, config.heap, f"{self._jars}/*", main, props)
+
+    def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
+        cmd = [*self._command(config, java, state, "kafka.tools.StorageTool"), "format", "-t", new_cluster_id(),
+               "-c", str(state / "server.properties"), "--ignore-formatted"]
+        log = state / "format.log"
+        with open(log, "w") as out:
+            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=300).returncode
+        if code != 0:
+            raise ServiceError(f"kafka: formatting the storage in {state / 'data'} failed (exit {code}). "
+                               f"Last lines of {log}:\n{log_tail(log)}")
+
+    def daemons(self, config: ServicesConfig, java: str, state: Path) -> list[Daemon]:
+        cmd = [*self._command(config, java, state, "kafka.Kafka"), str(state / "server.properties")]
+        return [Daemon(role="kafka", cmd=cmd, env=dict(os.environ))]
+
+    def is_ready(self, endpoint: Endpoint) -> bool:
+        """A metadata request answers and a topic can be created (then deleted again)."""
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=endpoint.uri, client_id="h3spark-services",
+                                 request_timeout_ms=5000)
+        try:
+            admin.describe_cluster()
+            try:
+                admin.create_topics([NewTopic(READY_TOPIC, num_partitions=1, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+            ready = READY_TOPIC in admin.list_topics()
+            admin.delete_topics([READY_TOPIC])
+            return ready
+        finally:
+            admin.close()

@@ -1,0 +1,168 @@
+"""Daemon processes: launching, pid files, liveness, stopping, ports and logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from h3spark.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pid file holds: the pid and the process start time, so a reused pid is not ours."""
+
+    role: str
+    pid: int
+    start_ticks: int | None
+    log: str
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> PidRecord | None:
+        """The record in ``path``, or None when the file is missing or unreadable."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(role=str(data["role"]), pid=int(data["pid"]), start_ticks=data.get("start_ticks"),
+                       log=str(data.get("log", "")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[19])
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] in ("Z", "X")
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child, if it is one, so it stops being a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def is_running(record: PidRecord) -> bool:
+    """True when the process of ``record`` is alive and is the one we started (same start time)."""
+    _reap(record.pid)
+    ticks = process_start_ticks(record.pid)
+    if ticks is None or _is_zombie(record.pid):
+        return False
+    return record.start_ticks is None or ticks == record.start_ticks
+
+
+def launch(role: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> PidRecord:
+    """Start ``cmd`` in the background in its own session, output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    logger.debug("launching role=%s cmd=%s", role, " ".join(cmd))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return PidRecord(role=role, pid=proc.pid, start_ticks=process_start_ticks(proc.pid), log=str(log_path))
+
+
+def stop(record: PidRecord, timeout_s: float = 30.0) -> None:
+    """SIGTERM the process (and its process group, which it leads), then SIGKILL after ``timeout_s``."""
+    if not is_running(record):
+        return
+    _signal(record, signal.SIGTERM)
+    if _wait_gone(record, timeout_s):
+        return
+    logger.warning("process did not exit after SIGTERM, killing role=%s pid=%d", record.role, record.pid)
+    _signal(record, signal.SIGKILL)
+    _wait_gone(record, 10.0)
+
+
+def _signal(record: PidRecord, sig: int) -> None:
+    try:
+        if os.getpgid(record.pid) == record.pid:
+            os.killpg(record.pid, sig)
+        else:
+            os.kill(record.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(record: PidRecord, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            return True
+        time.sleep(0.1)
+    return not is_running(record)
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    """True when something already listens on (or holds) ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(service: str, ports: dict[str, int], env_hint: str) -> None:
+    """Raise ServiceError naming every port of ``service`` that is already taken."""
+    taken = [f"{port} ({label})" for label, port in ports.items() if port_in_use(port)]
+    if taken:
+        raise ServiceError(f"cannot start {service}: port {', '.join(taken)} already in use on {HOST}. "
+                           f"Stop what listens there (see: ss -ltnp) or choose other ports ({env_hint}).")
+
+
+def log_tail(path: str | Path, lines: int = 25) -> str:
+    """The last ``lines`` lines of a log file, indented, or a note that it is empty."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "    (no log)"
+    tail = text.strip().splitlines()[-lines:]
+    return "\n".join("    " + line for line in tail) if tail else "    (log is empty)"
+
+
+def wait_ready(service: str, records: list[PidRecord], probe: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``probe`` until it returns True; raise with the log tail if a daemon dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        for record in records:
+            if not is_running(record):
+                raise ServiceError(f"{service}: the {record.role} process (pid {record.pid}) died while starting. "
+                                   f"Last lines of {record.log}:\n{log_tail(record.log)}")
+        try:
+            if probe():
+                return
+        except Exception as error:  # noqa: BLE001 - any failure of a probe means "not ready yet"
+            last_error = error
+        time.sleep(0.5)
+    logs = "\n".join(f"  {r.log}:\n{log_tail(r.log, 10)}" for r in records)
+    raise ServiceError(f"{service} was not ready after {timeout_s:.0f} s (last probe error: {last_error}). "
+                       f"Raise the limit with --timeout, or read the logs:\n{logs}")
