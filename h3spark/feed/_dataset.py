@@ -1,0 +1,191 @@
+"""A published dataset's split, as the feeder reads it: through its manifest, never by listing."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from h3spark.errors import DataError
+from h3spark.feed._columns import ColumnSpec, spec_from_arrow, spec_from_manifest, to_numpy
+from h3spark.feed._plan import RowGroup, Segment
+from h3spark.storage import ALL_ROWS, FileSystem, MANIFEST_NAME, describe_splits, filesystem_for, join_uri, read_manifest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = "train"
+_MAX_OPEN_FILES = 8
+
+
+class FeedDataset:
+    """One split of a published dataset: its files, row counts and column specs.
+
+    ``features``/``label`` default to the manifest's; ``label=False`` feeds no labels.
+    """
+
+    def __init__(self, uri: str, split: str | None = None, features: str | None = None, label: str | None | bool = None,
+                 fs: FileSystem | None = None, webhdfs_url: str | None = None):
+        self.uri = uri
+        self.fs = fs or filesystem_for(uri, webhdfs_url)
+        self.manifest = read_manifest(uri, self.fs)
+        self.where = join_uri(uri, MANIFEST_NAME)
+        self.split, entry = self._choose_split(split)
+        self.files = _checked_files(entry, f"{self.where}: splits.{self.split}")
+        if not self.files:
+            raise DataError(f"{self.where}: split {self.split!r} has no Parquet files, so there is nothing to feed.")
+        self.rows = sum(item["rows"] for item in self.files)
+        self.features = features or self.manifest.get("features") or "features"
+        self.label = None if label is False else (label or self.manifest.get("label"))
+        self._metadata: dict[int, Any] = {}
+        self.specs = self._column_specs()
+
+    @property
+    def feature_spec(self) -> ColumnSpec:
+        return self.specs[self.features]
+
+    @property
+    def label_spec(self) -> ColumnSpec | None:
+        return self.specs.get(self.label) if self.label else None
+
+    def _choose_split(self, split: str | None) -> tuple[str, dict]:
+        splits = self.manifest.get("splits")
+        if not isinstance(splits, dict):
+            logger.info("manifest has no splits; listing the files of %s", self.uri)
+            splits = describe_splits(self.uri, self.fs)
+        wanted = split or (DEFAULT_SPLIT if DEFAULT_SPLIT in splits else ALL_ROWS)
+        if wanted not in splits:
+            raise DataError(f"{self.where}: the dataset has no split {wanted!r}; it has {sorted(splits) or 'no Parquet files'}. "
+                            "Pass one of those as split=.")
+        return wanted, splits[wanted]
+
+    def _column_specs(self) -> dict[str, ColumnSpec]:
+        columns = self.manifest.get("columns") or {}
+        names = [self.features] + ([self.label] if self.label else [])
+        schema = self._file_schema(0)
+        specs = {}
+        for name in names:
+            if name not in schema.names:
+                raise DataError(f"{self.where}: the dataset has no column {name!r}; its files have {schema.names}. "
+                                "Name the right column with features=/label= or fix the manifest.")
+            if name in columns:
+                specs[name] = spec_from_manifest(name, columns[name], self.where)
+            else:
+                specs[name] = spec_from_arrow(name, schema.field(name).type, self._sample(name), self.where)
+            _check_arrow_type(specs[name], schema.field(name).type, self.where)
+        return specs
+
+    def _file_schema(self, file: int) -> pa.Schema:
+        return self.parquet_metadata(file).schema.to_arrow_schema()
+
+    def _sample(self, name: str):
+        import pyarrow.parquet as pq
+
+        with self.fs.open_input(self.file_uri(0)) as handle:
+            parquet = pq.ParquetFile(handle, metadata=self.parquet_metadata(0))
+            return parquet.read_row_group(0, columns=[name]).column(name) if parquet.num_row_groups else None
+
+    def file_uri(self, file: int) -> str:
+        return join_uri(self.uri, self.files[file]["path"])
+
+    def parquet_metadata(self, file: int):
+        """The footer of one file, read once (a small range read on HDFS)."""
+        if file not in self._metadata:
+            import pyarrow.parquet as pq
+
+            with self.fs.open_input(self.file_uri(file)) as handle:
+                metadata = pq.read_metadata(handle)
+            if metadata.num_rows != self.files[file]["rows"]:
+                raise DataError(f"{self.where}: {self.files[file]['path']} has {metadata.num_rows} rows but the manifest "
+                                f"says {self.files[file]['rows']}; the manifest is stale. Publish the dataset again.")
+            self._metadata[file] = metadata
+        return self._metadata[file]
+
+    def row_groups(self) -> list[RowGroup]:
+        """Every row group of the split in order; footers are read only for multi-group files."""
+        groups = []
+        for file, item in enumerate(self.files):
+            if item["row_groups"] == 1:
+                groups.append(RowGroup(file, 0, item["rows"]))
+                continue
+            metadata = self.parquet_metadata(file)
+            groups += [RowGroup(file, index, metadata.row_group(index).num_rows) for index in range(metadata.num_row_groups)]
+        return groups
+
+
+class ChunkReader:
+    """Reads segments as numpy chunks, keeping a few files open and, optionally, a cache."""
+
+    def __init__(self, dataset: FeedDataset, cache: dict | None = None):
+        self._dataset = dataset
+        self._cache = cache
+        self._open: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+    def read(self, segment: Segment) -> tuple[np.ndarray, np.ndarray | None]:
+        key = (segment.group.file, segment.group.index)
+        arrays = self._cache.get(key) if self._cache is not None else None
+        if arrays is None:
+            arrays = self._decode(segment.group)
+            if self._cache is not None:
+                self._cache[key] = arrays
+        features, labels = arrays
+        if segment.start == 0 and segment.stop == len(features):
+            return features, labels
+        window = slice(segment.start, segment.stop)
+        return features[window], None if labels is None else labels[window]
+
+    def _decode(self, group: RowGroup) -> tuple[np.ndarray, np.ndarray | None]:
+        dataset = self._dataset
+        columns = [dataset.features] + ([dataset.label] if dataset.label else [])
+        table = self._parquet(group.file).read_row_group(group.index, columns=columns)
+        where = f"{dataset.files[group.file]['path']} row group {group.index}: "
+        features = to_numpy(table.column(dataset.features), dataset.feature_spec, where)
+        labels = to_numpy(table.column(dataset.label), dataset.label_spec, where) if dataset.label else None
+        return features, labels
+
+    def _parquet(self, file: int):
+        import pyarrow.parquet as pq
+
+        if file in self._open:
+            self._open.move_to_end(file)
+            return self._open[file][1]
+        if len(self._open) >= _MAX_OPEN_FILES:
+            _, (handle, _) = self._open.popitem(last=False)
+            handle.close()
+        handle = self._dataset.fs.open_input(self._dataset.file_uri(file))
+        self._open[file] = (handle, pq.ParquetFile(handle, metadata=self._dataset.parquet_metadata(file)))
+        return self._open[file][1]
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1][0].close()
+
+
+def _checked_files(entry: Any, where: str) -> list[dict]:
+    files = entry.get("files") if isinstance(entry, dict) else None
+    if not isinstance(files, list):
+        raise DataError(f"{where} has no 'files' list; publish the dataset again so that its manifest describes its files.")
+    for index, item in enumerate(files):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not all(
+                isinstance(item.get(key), int) and item[key] >= 0 for key in ("rows", "row_groups")):
+            raise DataError(f"{where}.files[{index}] must be {{path: str, rows: int, row_groups: int}}. Got {item!r} instead.")
+    return files
+
+
+def _check_arrow_type(spec: ColumnSpec, arrow_type: pa.DataType, where: str) -> None:
+    if spec.encoding == "binary":
+        needed = spec.width * np.dtype(spec.dtype).itemsize
+        ok = pa.types.is_fixed_size_binary(arrow_type) and arrow_type.byte_width == needed
+        wanted = f"fixed_size_binary({needed})"
+    elif spec.encoding == "list":
+        ok = pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or (
+            pa.types.is_fixed_size_list(arrow_type) and arrow_type.list_size == spec.width)
+        wanted = f"a list of {spec.width} values"
+    else:
+        ok = not pa.types.is_nested(arrow_type) and not pa.types.is_binary(arrow_type)
+        wanted = "a numeric scalar"
+    if not ok:
+        raise DataError(f"{where}: column {spec.name!r} is {arrow_type} in the Parquet files, but the manifest "
+                        f"describes it as {spec.encoding} {spec.dtype} shape {spec.shape}, which needs {wanted}.")
