@@ -1,5 +1,5 @@
 """The ``h3spark`` command line: thin wrappers that parse and call one public function."""
 
-from h3spark.cli._main import main
+from h3spark.cli._main import job_main, main
 
-__all__ = ["main"]
+__all__ = ["main", "job_main"]

@@ -68,5 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def job_main(command: str, argv: list[str]) -> int:
+    """Entry for spark-submit jobs: ``jobs/NAME.py --config CONFIG [OPTIONS]`` runs ``h3spark COMMAND CONFIG [OPTIONS]``."""
+    args = list(argv)
+    if "--config" in args:
+        index = args.index("--config")
+        if index + 1 >= len(args):
+            print("h3spark: --config needs a value: --config conf/NAME.yaml", file=sys.stderr)
+            return 2
+        args[index:index + 2] = [args[index + 1]]
+    return main([command, *args])
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -126,9 +126,9 @@ def _is_union_tag(part) -> bool:
 
 
 def _where(loc: tuple, lines: dict[tuple, int], overridden) -> str:
+    if any(path[: len(loc)] == loc or loc[: len(path)] == path for path in overridden):
+        return f"{_OVERRIDE_SOURCE}  "
     for end in range(len(loc), -1, -1):
-        if loc[:end] in overridden:
-            return f"{_OVERRIDE_SOURCE}  "
         if loc[:end] in lines:
             return f"line {lines[loc[:end]]}  "
     return ""

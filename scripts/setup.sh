@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up (or refresh) the pinned environment in .venv. Idempotent: a second run with an
+# unchanged requirements.lock and pyproject.toml installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "setup: h3spark's pinned environment needs Python 3.11 (MXNet 1.9.1 has no wheels for newer); found $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11." >&2
+  exit 2
+fi
+if ! command -v java >/dev/null 2>&1; then
+  echo "setup: Java 17 is needed for Spark, Kafka and HDFS. Install it: apt-get install -y openjdk-17-jdk-headless" >&2
+  exit 2
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.h3spark-installed
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r requirements.lock
+  .venv/bin/python -m pip install --quiet --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python -c 'import h3spark, pyspark, mxnet, pyarrow, sklearn' \
+  || { echo "setup: the environment in .venv does not import; remove .venv and run again." >&2; exit 1; }

@@ -1,0 +1,76 @@
+"""The CLI: usage and config errors exit 2 with one clear message and no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from h3spark.cli import job_main, main
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "services"):
+        assert command in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: h3spark" in capsys.readouterr().out
+
+
+def test_validate_accepts_a_good_config(capsys):
+    assert main(["validate", "conf/quickstart.yaml"]) == 0
+    assert "conf/quickstart.yaml: valid (name=quickstart" in capsys.readouterr().out
+
+
+def test_validate_names_a_misspelt_key_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: demo\ntraining:\n  modle: sgd\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"h3spark: invalid config {path} (1 problem)" in err
+    assert "line 3  training.modle: unknown key. Did you mean 'model'?" in err
+
+
+def test_missing_config_file_exits_2(capsys):
+    assert main(["validate", "conf/does-not-exist.yaml"]) == 2
+    assert "conf/does-not-exist.yaml" in capsys.readouterr().err
+
+
+def test_bad_override_exits_2(capsys):
+    assert main(["validate", "conf/quickstart.yaml", "--set", "training.holdout_fraction=5"]) == 2
+    assert "--set  training.holdout_fraction: must be less than 1. Got 5 instead." in capsys.readouterr().err
+
+
+def test_unknown_command_and_option_are_usage_errors(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+    assert main(["validate"]) == 2
+    assert "the following arguments are required: CONFIG" in capsys.readouterr().err
+
+
+def test_run_with_nothing_to_do_is_a_config_error(tmp_path, capsys):
+    path = tmp_path / "empty.yaml"
+    path.write_text("name: empty\n")
+    assert main(["run", str(path), "--workdir", str(tmp_path / "w")]) == 2
+    assert "nothing to run" in capsys.readouterr().err
+
+
+def test_job_main_translates_config_option(capsys):
+    assert job_main("validate", ["--config", "conf/quickstart.yaml"]) == 0
+    assert job_main("validate", ["--config"]) == 2
+    assert "--config needs a value" in capsys.readouterr().err
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: demo\nspark:\n  mastr: x\n")
+    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "validate", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "spark.mastr: unknown key. Did you mean 'master'?" in done.stderr
