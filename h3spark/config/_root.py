@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator
 
 from h3spark.config._base import StrictModel
+from h3spark.config._preprocess import PreprocessConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 
 
@@ -19,6 +20,7 @@ class H3SparkConfig(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     source: SourceConfig | None = None
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    preprocess: PreprocessConfig | None = None
     training: TrainingConfig | None = None
 
     @field_validator("name")

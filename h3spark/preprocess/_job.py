@@ -1,0 +1,166 @@
+"""The preprocessing job: read the source, fit, transform, write and publish atomically.
+
+    >>> result = preprocess(load_config("conf/preprocess_example.yaml"), workdir="/tmp/work")
+    >>> result.rows_out, result.uri
+
+The CLI (``h3spark preprocess``), ``jobs/preprocess.py`` and the workflow stage all
+call :func:`preprocess`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from h3spark.config import H3SparkConfig
+from h3spark.config._preprocess import PreprocessConfig
+from h3spark.errors import ConfigError, DataError, JobFailedError
+from h3spark.preprocess._base import preprocessor_for
+from h3spark.preprocess._pipeline import Pipeline
+from h3spark.preprocess._spark import distributed_transform
+from h3spark.storage import describe_splits, publishing, resolve_uri, write_manifest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreprocessResult:
+    """What a preprocessing run produced (the end summary)."""
+
+    uri: str
+    quarantine_uri: str
+    rows_in: int
+    rows_out: int
+    rows_quarantined: int
+    splits: dict[str, int]
+    reasons: dict[str, int]
+    fit_s: float
+    transform_s: float
+    pipeline: Pipeline = field(repr=False)
+
+    def summary(self) -> list[tuple[str, str]]:
+        top = sorted(self.reasons.items(), key=lambda item: -item[1])[:3]
+        lines = [("rows in", str(self.rows_in)), ("rows out", str(self.rows_out)),
+                 ("rows quarantined", str(self.rows_quarantined)),
+                 ("splits", ", ".join(f"{name}={rows}" for name, rows in self.splits.items())),
+                 ("dataset", self.uri), ("quarantine", self.quarantine_uri),
+                 ("fit / transform", f"{self.fit_s:.1f} s / {self.transform_s:.1f} s")]
+        return lines + [("bad rows", f"{count} x {reason}") for reason, count in top]
+
+
+def pipeline_from_config(section: PreprocessConfig) -> Pipeline:
+    """The (unfitted) pipeline a ``preprocess:`` section describes."""
+    return Pipeline([preprocessor_for(step) for step in section.steps], features=section.features,
+                    label=section.label, keep=section.keep)
+
+
+def preprocess(config: H3SparkConfig, workdir: str | None = None, spark=None) -> PreprocessResult:
+    """Run the ``preprocess:`` section of a config on Spark and publish the dataset."""
+    section = _section(config)
+    from h3spark.ingest import read_source
+    from h3spark.spark import get_spark
+
+    spark = spark or get_spark(config.spark)
+    frame = read_source(spark, config.source, workdir)
+    if config.dataset.partitions:
+        frame = frame.repartition(config.dataset.partitions)
+    if section.cache_input:
+        frame = frame.cache()
+    try:
+        return _run(config, section, frame, workdir)
+    finally:
+        if section.cache_input:
+            frame.unpersist()
+
+
+def _section(config: H3SparkConfig) -> PreprocessConfig:
+    problems = []
+    if getattr(config, "preprocess", None) is None:
+        problems.append("preprocess: required, but missing. Add a preprocess: section with steps.")
+    if config.source is None:
+        problems.append("source: required, but missing. Add a source: section (csv, json, parquet, bundled or kafka).")
+    if problems:
+        raise ConfigError(config.name, problems)
+    return config.preprocess
+
+
+def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir) -> PreprocessResult:
+    uri = resolve_uri(config.dataset.uri, workdir)
+    quarantine_uri = resolve_uri(section.quarantine_uri or config.dataset.uri.rstrip("/") + "_quarantine", workdir)
+    pipeline = pipeline_from_config(section)
+    started = time.monotonic()
+    logger.info("fitting %d steps in %d scans dataset=%s", len(pipeline.steps), _scans(pipeline), uri)
+    pipeline.fit(frame, strict=section.strict)
+    fit_s = time.monotonic() - started
+    rows_expected = frame.count()
+    logger.info("transforming %d rows dataset=%s", rows_expected, uri)
+    with ExitStack() as stack:
+        tmp_uri = stack.enter_context(publishing(uri, overwrite=config.dataset.overwrite))
+        quarantine_tmp = stack.enter_context(publishing(quarantine_uri, overwrite=config.dataset.overwrite))
+        tasks = distributed_transform(frame, pipeline, tmp_uri, quarantine_tmp, section.strict,
+                                      section.row_groups_per_file, config.storage.model_dump())
+        counts = _check_counts(tasks, rows_expected, section.max_bad_fraction, quarantine_uri)
+        splits = describe_splits(tmp_uri)
+        write_manifest(tmp_uri, _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri))
+        write_manifest(quarantine_tmp, {"rows": counts["bad"], "features": None, "label": None, "source": uri,
+                                        "columns": {}, "splits": describe_splits(quarantine_tmp),
+                                        "reasons": counts["reasons"]})
+    transform_s = time.monotonic() - started - fit_s
+    return PreprocessResult(uri, quarantine_uri, counts["in"], counts["out"], counts["bad"],
+                            {name: split["rows"] for name, split in splits.items()}, counts["reasons"], fit_s,
+                            transform_s, pipeline)
+
+
+def _scans(pipeline: Pipeline) -> int:
+    return sum(1 for group in pipeline.depths() if any(pipeline.steps[i].needs_fit for i in group))
+
+
+def _check_counts(tasks: list[dict], rows_expected: int, max_bad_fraction: float, quarantine_uri: str) -> dict:
+    counts = {"in": sum(t["rows_in"] for t in tasks), "out": sum(t["rows_out"] for t in tasks),
+              "bad": sum(t["rows_bad"] for t in tasks), "reasons": {}}
+    for task in tasks:
+        for reason, count in json.loads(task["quarantine"]).items():
+            counts["reasons"][reason] = counts["reasons"].get(reason, 0) + count
+    if counts["in"] != rows_expected or counts["in"] != counts["out"] + counts["bad"]:
+        raise JobFailedError(f"row count mismatch: the source has {rows_expected} rows, the tasks read {counts['in']}, "
+                             f"wrote {counts['out']} and quarantined {counts['bad']}. Nothing was published.")
+    fraction = counts["bad"] / counts["in"] if counts["in"] else 0.0
+    if fraction > max_bad_fraction:
+        top = max(counts["reasons"].items(), key=lambda item: item[1])
+        raise DataError(f"{counts['bad']} of {counts['in']} rows are bad ({fraction:.2%}), more than "
+                        f"preprocess.max_bad_fraction={max_bad_fraction}. Most common: {top[1]} x {top[0]}. Nothing was "
+                        f"published; fix the data or raise max_bad_fraction (bad rows would go to {quarantine_uri}).")
+    return counts
+
+
+def _manifest(config, section, pipeline: Pipeline, frame, counts, splits, tmp_uri, quarantine_uri) -> dict:
+    return {
+        "rows": counts["out"], "rows_in": counts["in"], "rows_quarantined": counts["bad"],
+        "features": section.features, "label": section.label,
+        "columns": _columns(pipeline, splits, tmp_uri),
+        "splits": splits, "source": config.source.model_dump(exclude_none=True),
+        "source_schema": frame.schema.jsonValue(), "pipeline": pipeline.to_dict(), "quarantine": quarantine_uri,
+    }
+
+
+def _columns(pipeline: Pipeline, splits: dict, tmp_uri: str) -> dict:
+    """dtype/shape/encoding of each stored column, read from the first part file's schema."""
+    import pyarrow.parquet as pq
+
+    from h3spark.storage import filesystem_for, join_uri
+
+    first = next((item["path"] for split in splits.values() for item in split["files"]), None)
+    if first is None:
+        return {}
+    with filesystem_for(tmp_uri).open_input(join_uri(tmp_uri, first)) as handle:
+        schema = pq.read_schema(handle)
+    columns = {}
+    for column in schema:
+        if column.name == pipeline.features:
+            columns[column.name] = {"dtype": "float32", "shape": [column.type.byte_width // 4], "encoding": "binary"}
+        else:
+            columns[column.name] = {"dtype": str(column.type), "shape": [], "encoding": "scalar"}
+    return columns
