@@ -1,0 +1,157 @@
+"""The executor side: one long-lived slot runs trials one after another, each in its own
+forked process, so a trial that hangs past ``timeout_s`` or crashes can be killed
+without touching the slot, the other trials or Spark's task (no Spark retries of a trial).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+import traceback
+
+from h3spark.tune._naming import trial_dirname
+from h3spark.tune._wire import Connection, jsonable
+
+_KILL_GRACE_S = 2.0
+
+
+class SocketChannel:
+    """Reports go to the driver's dispatcher over its TCP connection; the reply says stop or go."""
+
+    def __init__(self, address):
+        self._address = tuple(address)
+        self._connection = None
+
+    def report(self, trial_id: int, step: int, metrics: dict, score) -> bool:
+        if self._connection is None:
+            self._connection = Connection(self._address)
+        reply = self._connection.request({"op": "report", "trial_id": trial_id, "step": step,
+                                          "metrics": metrics, "score": score})
+        return bool(reply.get("stop"))
+
+
+def make_channel(setup: dict):
+    if setup.get("kafka"):
+        from h3spark.tune._kafka import KafkaChannel
+
+        return KafkaChannel(setup["kafka"])
+    return SocketChannel(setup["address"])
+
+
+def task_gpus() -> list[str]:
+    """GPU addresses Spark assigned to this task (spark.task.resource.gpu.amount), else []."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return []
+    context = TaskContext.get()
+    if context is None:
+        return []
+    resource = context.resources().get("gpu")
+    return list(resource.addresses) if resource is not None else []
+
+
+def run_slot(slot: int, train_fn, setup: dict, gpus: list[str] | None = None) -> dict:
+    """Pull trials from the driver until it says done; return the slot's counts."""
+    _preload()
+    connection = Connection(tuple(setup["address"]))
+    counts, result = {"slot": slot, "trials": 0}, None
+    try:
+        while True:
+            reply = connection.request({"op": "next", "slot": slot, "result": result})
+            if "trial" not in reply:
+                return counts
+            result = run_trial(slot, reply["trial"], train_fn, setup, gpus or [])
+            counts["trials"] += 1
+    finally:
+        connection.close()
+
+
+def _preload() -> None:
+    # Imported once in the slot, so that each forked trial starts with them loaded.
+    import tensorboardX  # noqa: F401
+    import tensorboardX.summary  # noqa: F401
+
+
+def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) -> dict:
+    """Run one trial in a forked child; return its JSON record (failed, timeout, ... included)."""
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_trial_main, args=(writer, slot, trial, train_fn, setup, gpus), daemon=True)
+    process.start()
+    writer.close()
+    timeout_s = setup.get("timeout_s")
+    try:
+        if reader.poll(timeout_s):
+            record = json.loads(reader.recv_bytes())
+        else:
+            record = _killed(process, slot, trial, timeout_s)
+    except EOFError:
+        record = None
+    finally:
+        reader.close()
+    process.join(_KILL_GRACE_S)
+    if record is None:
+        record = _crashed(process, slot, trial)
+    return record
+
+
+def _killed(process, slot: int, trial: dict, timeout_s: float) -> dict:
+    process.terminate()
+    process.join(_KILL_GRACE_S)
+    if process.is_alive():
+        process.kill()
+    return {"trial_id": trial["trial_id"], "status": "timeout", "slot": slot, "ended_at": time.time(),
+            "error": f"stopped after timeout_s={timeout_s}: the trial ran longer than its time limit"}
+
+
+def _crashed(process, slot: int, trial: dict) -> dict:
+    if process.is_alive():
+        process.kill()
+        process.join(_KILL_GRACE_S)
+    return {"trial_id": trial["trial_id"], "status": "failed", "slot": slot, "ended_at": time.time(),
+            "error": f"the trial process exited with code {process.exitcode} before returning a result"}
+
+
+def _trial_main(writer, slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) -> None:
+    started_at = time.time()
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    record = {"trial_id": trial["trial_id"], "slot": slot, "started_at": started_at, "gpus": gpus}
+    record.update(_train(trial, train_fn, setup, gpus))
+    record["ended_at"] = time.time()
+    writer.send_bytes(json.dumps(jsonable(record)).encode())
+    writer.close()
+
+
+def _train(trial: dict, train_fn, setup: dict, gpus: list[str]) -> dict:
+    from h3spark.tune._context import TrialContext, TrialStopped
+
+    name = trial_dirname(trial["trial_id"], trial["params"])
+    ctx = TrialContext(trial["trial_id"], name, trial["params"], setup, make_channel(setup), gpus)
+    status, metrics, error = "completed", {}, None
+    try:
+        ctx.start()
+        metrics = _checked(train_fn(dict(trial["params"]), ctx), setup["metric"])
+    except TrialStopped:
+        status, metrics = "stopped", dict(ctx.last_metrics)
+    except BaseException:  # the trial's failure is a result, never the slot's
+        status, error, metrics = "failed", traceback.format_exc(limit=-20), dict(ctx.last_metrics)
+    try:
+        ctx.finish(status, metrics)
+    except Exception:
+        if error is None:
+            status, error = "failed", traceback.format_exc(limit=-20)
+    return {"status": status, "metrics": jsonable(metrics), "error": error, "name": name,
+            "logdir": ctx.logdir_uri, "model": ctx.model_path and os.path.relpath(ctx.model_path, ctx.logdir)}
+
+
+def _checked(metrics, metric: str) -> dict:
+    if not isinstance(metrics, dict):
+        raise TypeError(f"train_fn must return a dict of metrics. Got {type(metrics).__name__} instead.")
+    if metric not in metrics:
+        raise KeyError(f"train_fn returned no {metric!r} metric; it returned {sorted(metrics)}. "
+                       f"Return it, or set metric= to one of those.")
+    return metrics

@@ -1,0 +1,87 @@
+"""TensorBoard: HParams summaries, logdir syncing to remote storage, and the server.
+
+Each trial's logdir holds its scalars and a session-start HParams summary written before
+training begins; the experiment dir's own event file holds the HParams experiment (every
+hyperparameter and metric name), so TensorBoard's HParams tab lists all trials, running
+ones included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from h3spark.errors import missing_dependency
+from h3spark.storage import filesystem_for, join_uri
+
+logger = logging.getLogger(__name__)
+
+_STATUS = {"completed": "STATUS_SUCCESS", "stopped": "STATUS_SUCCESS", "running": "STATUS_RUNNING"}
+
+
+def summary_writer(logdir: str):
+    """A tensorboardX SummaryWriter for a local directory."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise missing_dependency("tensorboardX", "Writing TensorBoard logs") from None
+    return SummaryWriter(logdir=logdir, flush_secs=5)
+
+
+def write_session_start(writer, params: dict) -> None:
+    """The HParams session start (this trial's hyperparameter values), flushed at once."""
+    from tensorboardX.summary import hparams
+
+    _, start, _ = hparams(dict(params), {})
+    writer._get_file_writer().add_summary(start)
+    writer.flush()
+
+
+def write_session_end(writer, status: str) -> None:
+    from tensorboardX.proto.api_pb2 import Status
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+
+    info = SessionEndInfo(status=Status.Value(_STATUS.get(status, "STATUS_FAILURE")), end_time_secs=time.time())
+    content = HParamsPluginData(session_end_info=info, version=0).SerializeToString()
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content))
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)]))
+    writer.flush()
+
+
+def write_experiment_summary(local_dir: str, space_example: dict, metric_names: list[str]) -> None:
+    """The HParams experiment (names of hyperparameters and metrics) in ``local_dir``'s event file."""
+    from tensorboardX.summary import hparams
+
+    writer = summary_writer(local_dir)
+    experiment, _, _ = hparams(dict(space_example), {name: 0.0 for name in metric_names})
+    writer._get_file_writer().add_summary(experiment)
+    writer.close()
+
+
+class LogdirSync:
+    """Mirror a local logdir to a remote URI (hdfs://) at most every ``interval_s``."""
+
+    def __init__(self, local_dir: str, remote_uri: str, interval_s: float = 10.0):
+        self.local_dir, self.remote_uri, self.interval_s = local_dir, remote_uri, interval_s
+        self._fs = filesystem_for(remote_uri)
+        self._sent: dict[str, tuple[int, float]] = {}
+        self._last = 0.0
+
+    def maybe_sync(self) -> None:
+        if time.monotonic() - self._last >= self.interval_s:
+            self.sync()
+
+    def sync(self) -> None:
+        self._last = time.monotonic()
+        for root, _, files in os.walk(self.local_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                stat = os.stat(path)
+                if self._sent.get(path) == (stat.st_size, stat.st_mtime):
+                    continue
+                relative = os.path.relpath(path, self.local_dir).replace(os.sep, "/")
+                with open(path, "rb") as handle:
+                    self._fs.write_bytes(join_uri(self.remote_uri, relative), handle.read())
+                self._sent[path] = (stat.st_size, stat.st_mtime)
