@@ -17,6 +17,7 @@ from h3spark.errors import H3SparkError, UsageError
 _COMMAND_MODULES = (
     "h3spark.cli._run",
     "h3spark.cli._services",
+    "h3spark.cli._preprocess",
 )
 
 

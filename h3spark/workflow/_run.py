@@ -9,13 +9,15 @@ from typing import Callable
 
 from h3spark.config import H3SparkConfig
 from h3spark.workflow._context import RunContext
+from h3spark.preprocess._stage import preprocess_stage
 from h3spark.workflow._stages import ingest_stage, training_stage
 
 logger = logging.getLogger(__name__)
 
 # (name, is this stage configured?, stage). Later stages read earlier stages' ctx.outputs.
 STAGES: list[tuple[str, Callable[[H3SparkConfig], bool], Callable[[RunContext], None]]] = [
-    ("ingest", lambda config: config.source is not None, ingest_stage),
+    ("ingest", lambda config: config.source is not None and config.preprocess is None, ingest_stage),
+    ("preprocess", lambda config: config.preprocess is not None, preprocess_stage),
     ("training", lambda config: config.training is not None, training_stage),
 ]
 

@@ -1,0 +1,25 @@
+"""``h3spark preprocess CONFIG``: fit the config's pipeline on Spark and publish the dataset."""
+
+from __future__ import annotations
+
+from h3spark.cli._common import add_config_argument, load_from_args, print_summary
+
+
+def register(subparsers, common) -> None:
+    parser = subparsers.add_parser("preprocess", parents=[common],
+                                   help="run the preprocess: section (fit, transform, publish Parquet)")
+    add_config_argument(parser)
+    parser.set_defaults(func=_preprocess)
+
+
+def _preprocess(args) -> int:
+    from h3spark.preprocess import preprocess
+    from h3spark.spark import stop_spark
+
+    config = load_from_args(args)
+    try:
+        result = preprocess(config, workdir=args.workdir or config.workdir or "./h3spark-work")
+    finally:
+        stop_spark()
+    print_summary(f"h3spark preprocess {config.name}: done", result.summary())
+    return 0

@@ -1,0 +1,15 @@
+"""The ``preprocess`` stage of ``h3spark run``: reads source:, publishes dataset.uri."""
+
+from __future__ import annotations
+
+from h3spark.preprocess._job import preprocess
+
+
+def preprocess_stage(ctx) -> None:
+    """Run the config's pipeline; later stages find the dataset in ``ctx.outputs['dataset_uri']``."""
+    result = preprocess(ctx.config, workdir=str(ctx.workdir), spark=ctx.spark)
+    ctx.outputs["dataset_uri"] = result.uri
+    ctx.outputs["quarantine_uri"] = result.quarantine_uri
+    ctx.outputs["preprocess"] = result
+    for label, value in result.summary():
+        ctx.report(label, value)
