@@ -134,7 +134,9 @@ def check_ports_free(service: str, ports: dict[str, int], env_hint: str) -> None
     """Raise ServiceError naming every port of ``service`` that is already taken."""
     taken = [f"{port} ({label})" for label, port in ports.items() if port_in_use(port)]
     if taken:
-        raise ServiceError(f"cannot start {service}: port {', '.join(taken)} already in use on {HOST}. "
+        noun = "port" if len(taken) == 1 else "ports"
+        verb = "is" if len(taken) == 1 else "are"
+        raise ServiceError(f"cannot start {service}: {noun} {', '.join(taken)} {verb} already in use on {HOST}. "
                            f"Stop what listens there (see: ss -ltnp) or choose other ports ({env_hint}).")
 
 
