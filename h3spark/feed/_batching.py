@@ -1,10 +1,10 @@
 """Cut a stream of (features, labels) chunks into fixed-size minibatches, optionally shuffled.
 
 Unshuffled, a batch inside one chunk is a view of it (no copy); only a batch straddling
-two chunks is concatenated. Shuffled, chunks go into a buffer of about ``buffer_rows``
-rows: once it is full, it is permuted, the rows past the first ``buffer_rows // 2`` are
-emitted as batches and the rest stay to mix with the next chunks. The permutations come
-from the ``rng`` the caller seeds, so the order never depends on timing.
+two chunks is concatenated. Shuffled, rows flow through a buffer of ``buffer_rows`` rows:
+once it is full, each batch is drawn from random slots, which the next rows refill (as
+tf.data's shuffle does, a batch at a time). The draws come from the ``rng`` the caller
+seeds, so the order never depends on timing.
 """
 
 from __future__ import annotations
@@ -49,27 +49,60 @@ def rebatch(chunks: Iterable[Chunk], batch_size: int, drop_last: bool) -> Iterat
 
 def shuffled_batches(chunks: Iterable[Chunk], batch_size: int, drop_last: bool, buffer_rows: int,
                      rng: np.random.Generator) -> Iterator[Batch]:
-    """Batches drawn from a bounded shuffle buffer of about ``buffer_rows`` rows."""
-    keep_rows = max(buffer_rows, batch_size) // 2
-    pending: list[Chunk] = []
-    pending_rows = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        pending_rows += len(chunk[0])
-        if pending_rows < max(buffer_rows, batch_size) + batch_size:
-            continue
-        features, labels = _concat(pending)
-        order = rng.permutation(pending_rows)
-        emit = (pending_rows - keep_rows) // batch_size * batch_size
-        yield from _gather_batches(features, labels, order[:emit], batch_size)
-        kept = np.sort(order[emit:])  # sorted, so the kept rows are copied sequentially
-        pending, pending_rows = [(features[kept], _take(labels, kept))], len(kept)
-    if pending_rows:
-        features, labels = _concat(pending)
-        order = rng.permutation(pending_rows)
-        if drop_last:
-            order = order[: pending_rows // batch_size * batch_size]
-        yield from _gather_batches(features, labels, order, batch_size)
+    """Batches drawn at random from a buffer of ``buffer_rows`` rows, refilled as rows leave it.
+
+    The buffer is allocated once; each row is copied twice (into the buffer, out in a batch).
+    """
+    buffer = _ShuffleBuffer(max(buffer_rows, batch_size))
+    for features, labels in chunks:
+        position = 0
+        while position < len(features):
+            position += buffer.fill(features, labels, position)
+            if buffer.full:
+                yield buffer.draw(rng.choice(buffer.capacity, size=batch_size, replace=False))
+    order = rng.permutation(buffer.filled_slots())
+    if drop_last:
+        order = order[: len(order) // batch_size * batch_size]
+    for begin in range(0, len(order), batch_size):
+        yield buffer.draw(order[begin:begin + batch_size], refill=False)
+
+
+class _ShuffleBuffer:
+    """Fixed-capacity rows; ``free`` lists the slots whose rows have been drawn."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.features: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.free = np.arange(capacity)
+
+    @property
+    def full(self) -> bool:
+        return len(self.free) == 0
+
+    def filled_slots(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.capacity), self.free, assume_unique=True) if self.features is not None else self.free[:0]
+
+    def fill(self, features: np.ndarray, labels: np.ndarray | None, position: int) -> int:
+        """Copy rows from ``position`` into free slots; returns how many were copied."""
+        if self.features is None:
+            self.features = np.empty((self.capacity,) + features.shape[1:], dtype=features.dtype)
+            self.labels = None if labels is None else np.empty((self.capacity,) + labels.shape[1:], dtype=labels.dtype)
+        count = min(len(self.free), len(features) - position)
+        slots, self.free = self.free[:count], self.free[count:]
+        rows = slice(position, position + count)
+        if count and slots[-1] - slots[0] == count - 1 and np.all(np.diff(slots) == 1):
+            slots = slice(int(slots[0]), int(slots[0]) + count)  # the first fill is sequential: a plain copy
+        self.features[slots] = features[rows]
+        if self.labels is not None:
+            self.labels[slots] = labels[rows]
+        return count
+
+    def draw(self, slots: np.ndarray, refill: bool = True) -> Batch:
+        batch = Batch(np.take(self.features, slots, axis=0), _take(self.labels, slots))
+        if refill:
+            self.free = slots
+        return batch
 
 
 def _gather_batches(features: np.ndarray, labels: np.ndarray | None, order: np.ndarray, batch_size: int) -> Iterator[Batch]:

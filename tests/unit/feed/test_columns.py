@@ -4,15 +4,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from feed_data import feature_values, tensor_column
 from h3spark.errors import DataError
 from h3spark.feed import ColumnSpec, table_to_arrays, to_numpy
 
 
 @pytest.mark.parametrize("encoding", ["list", "binary"])
-def test_sliced_columns_decode_their_own_rows(encoding):
-    values = feature_values(np.arange(10), 4)
-    column = tensor_column(values, encoding).slice(3, 4)
+def test_sliced_columns_decode_their_own_rows(tensors, encoding):
+    values = tensors.feature_values(np.arange(10), 4)
+    column = tensors.tensor_column(values, encoding).slice(3, 4)
     decoded = to_numpy(column, ColumnSpec("features", "float32", (2, 2), encoding))
     np.testing.assert_array_equal(decoded, values[3:7].reshape(4, 2, 2))
 

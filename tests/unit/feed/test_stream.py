@@ -6,9 +6,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from feed_data import feature_values, tensor_column
 from h3spark.errors import ConfigError, DataError
 from h3spark.feed import BatchSource, StreamBatcher
+
+
+def feature_values(ids, width):
+    return (ids[:, None] + 0.5 * np.arange(width)[None, :]).astype(np.float32)
+
+
+def tensor_column(values, encoding):
+    if encoding == "binary":
+        return pa.array([row.tobytes() for row in values], type=pa.binary(4 * values.shape[1]))
+    return pa.array(values.tolist(), type=pa.list_(pa.float32()))
 
 
 def arrow_batch(ids, encoding="list", width=3):
