@@ -44,7 +44,7 @@ class _SplitWorker(Worker):
     def transform(self, block):
         table = block.table
         keys = self.spec.key or [name for name in table.column_names if name != self.spec.column]
-        hashes = np.full(table.num_rows, np.uint64(self.spec.seed) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+        hashes = np.full(table.num_rows, (self.spec.seed * 0x9E3779B97F4A7C15 + 1) % (1 << 64), dtype=np.uint64)
         for name in keys:
             hashes = _combine(hashes, _column_hash(column_of(table, name, block.step)))
         uniform = (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)

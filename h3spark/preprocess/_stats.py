@@ -56,9 +56,11 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def _as_float(name: str, column: pa.ChunkedArray, kind: str) -> np.ndarray:
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+        column = pc.list_flatten(column)  # range of a vector column: over all its elements
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
         raise DataError(f"column {name!r} needs numbers for '{kind}' statistics; it is {column.type}. "
-                        "Add a cast step before it, e.g. {kind: cast, columns: {NAME: float32}}.")
+                        f"Add a cast step before it, e.g. {{kind: cast, columns: {{{name}: float32}}}}.")
     values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     return values[~np.isnan(values)]
 
