@@ -124,8 +124,8 @@ def _list_to_numpy(array: pa.Array, spec: ColumnSpec, where: str) -> np.ndarray:
     else:
         raise DataError(f"{where}column {spec.name!r} is {array.type}, but its manifest says it is a list column.")
     if not width_ok:
-        raise DataError(f"{where}column {spec.name!r} has rows whose length is not {spec.width} (shape {spec.shape}); "
-                        "every row of a tensor column needs the same length.")
+        raise DataError(f"{where}column {spec.name!r} has rows of different lengths (not all {spec.width} values, shape "
+                        f"{spec.shape}); every row of a tensor column needs the same length.")
     if values.null_count:
         raise DataError(f"{where}column {spec.name!r} has {values.null_count} null values inside its lists; impute them first.")
     flat = values.to_numpy(zero_copy_only=False)

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from h3spark.errors import ConfigError, DataError
+from h3spark.errors import ConfigError
 
 # name -> (module, class); params from the config are passed to the constructor.
 ESTIMATORS = {
@@ -37,18 +36,11 @@ def build_estimator(model: str, params: dict[str, Any]):
 
 
 def table_to_arrays(table: pa.Table, features: str = "features", label: str = "label") -> tuple[np.ndarray, np.ndarray]:
-    """Turn a table with a list<float> features column into (X, y) numpy arrays."""
-    for column in (features, label):
-        if column not in table.column_names:
-            raise DataError(f"the dataset has no column {column!r}; it has {table.column_names}.")
-    column = table.column(features).combine_chunks()
-    if table.num_rows == 0:
-        raise DataError("the dataset is empty; there is nothing to train on.")
-    values = column.flatten().to_numpy(zero_copy_only=False)
-    width, remainder = divmod(len(values), table.num_rows)
-    if remainder or not pc.all(pc.equal(column.value_lengths(), width)).as_py():
-        raise DataError(f"column {features!r} has rows of different lengths; every row needs {width or 'the same number of'} values.")
-    return values.reshape(table.num_rows, width).astype(np.float32, copy=False), table.column(label).to_numpy()
+    """Turn a table with a list<float> features column into (X, y) numpy arrays (h3spark.feed's converter)."""
+    from h3spark.feed import table_to_arrays as feed_table_to_arrays
+
+    X, y = feed_table_to_arrays(table, features, label)
+    return X.reshape(len(X), -1).astype(np.float32, copy=False), y
 
 
 def holdout_split(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
