@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import urllib.request
+import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -16,7 +17,7 @@ from h3spark.services._base import Daemon, Service, java_cmd
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars
-from h3spark.services._process import HOST, log_tail
+from h3spark.services._process import HOST, log_tail, quiet_logger
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,25 @@ def hdfs_site(config: ServicesConfig, state: Path) -> dict[str, str]:
     }
 
 
+def webapps_root(jars: Path) -> Path:
+    """A directory holding webapps/ (hdfs, datanode, static) unpacked from the hadoop-hdfs tests jar.
+
+    On the classpath ahead of the jars, it spares Jetty unpacking them from the jar at every start.
+    """
+    root = jars.parent / f"{jars.name}.webapps"
+    if (root / "webapps" / "hdfs").is_dir():
+        return root
+    tests_jars = sorted(jars.glob("hadoop-hdfs-*-tests.jar"))
+    if not tests_jars:
+        raise ServiceError(f"hdfs: no hadoop-hdfs-*-tests.jar in {jars}; the NameNode web server (and WebHDFS) "
+                           "needs its webapps/. Add it (see h3spark/services/poms/hdfs.xml).")
+    partial = root.with_name(root.name + ".partial")
+    with zipfile.ZipFile(tests_jars[0]) as archive:
+        archive.extractall(partial, [n for n in archive.namelist() if n.startswith("webapps/")])
+    partial.rename(root)
+    return root
+
+
 class HdfsService(Service):
     name = "hdfs"
     port_flags = "--hdfs-port/--hdfs-http-port or H3SPARK_HDFS_PORT, H3SPARK_HDFS_HTTP_PORT, H3SPARK_HDFS_DATANODE_*"
@@ -96,8 +116,10 @@ class HdfsService(Service):
 
     def _command(self, config: ServicesConfig, java: str, state: Path, main: str) -> list[str]:
         props = {"hadoop.log.dir": str(state / "logs"), "hadoop.home.dir": str(state),
-                 "hadoop.id.str": getpass.getuser(), "hadoop.root.logger": "INFO,console"}
-        return java_cmd(java, config.heap, f"{state / 'conf'}:{self._jars}/*", main, props)
+                 "hadoop.id.str": getpass.getuser(), "hadoop.root.logger": "INFO,console",
+                 "java.io.tmpdir": str(state / "tmp")}  # Jetty's scratch dirs stay out of /tmp
+        classpath = f"{state / 'conf'}:{webapps_root(self._jars)}:{self._jars}/*"
+        return java_cmd(java, config.heap, classpath, main, props)
 
     def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
         cmd = [*self._command(config, java, state, NAMENODE_MAIN), "-format", "-nonInteractive", "-force",
@@ -124,7 +146,8 @@ class HdfsService(Service):
         """The NameNode has left safe mode with a live DataNode, and a WebHDFS write+read round-trip works."""
         if not _namenode_serving(endpoint.http_url):
             return False
-        return _webhdfs_round_trip(endpoint.http_url)
+        with quiet_logger("hdfs"):
+            return _webhdfs_round_trip(endpoint.http_url)
 
 
 def _namenode_serving(http_url: str) -> bool:

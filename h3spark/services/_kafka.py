@@ -14,7 +14,7 @@ from h3spark.services._base import Daemon, Service, java_cmd
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package
-from h3spark.services._process import HOST, log_tail
+from h3spark.services._process import HOST, accepts_connections, log_tail, quiet_logger
 
 logger = logging.getLogger(__name__)
 
@@ -106,19 +106,26 @@ class KafkaService(Service):
 
     def is_ready(self, endpoint: Endpoint) -> bool:
         """A metadata request answers and a topic can be created (then deleted again)."""
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
+        if not accepts_connections(int(endpoint.uri.rsplit(":", 1)[1])):
+            return False
+        with quiet_logger("kafka"):
+            return _topic_round_trip(endpoint.uri)
 
-        admin = KafkaAdminClient(bootstrap_servers=endpoint.uri, client_id="h3spark-services",
-                                 request_timeout_ms=5000)
+
+def _topic_round_trip(bootstrap: str) -> bool:
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="h3spark-services", request_timeout_ms=5000,
+                             reconnect_backoff_max_ms=1000)
+    try:
+        admin.describe_cluster()
         try:
-            admin.describe_cluster()
-            try:
-                admin.create_topics([NewTopic(READY_TOPIC, num_partitions=1, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
-            ready = READY_TOPIC in admin.list_topics()
-            admin.delete_topics([READY_TOPIC])
-            return ready
-        finally:
-            admin.close()
+            admin.create_topics([NewTopic(READY_TOPIC, num_partitions=1, replication_factor=1)])
+        except TopicAlreadyExistsError:
+            pass
+        ready = READY_TOPIC in admin.list_topics()
+        admin.delete_topics([READY_TOPIC])
+        return ready
+    finally:
+        admin.close()

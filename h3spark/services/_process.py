@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -128,6 +129,27 @@ def port_in_use(port: int, host: str = HOST) -> bool:
         except OSError:
             return True
     return False
+
+
+def accepts_connections(port: int, host: str = HOST, timeout_s: float = 1.0) -> bool:
+    """True when a TCP connection to ``host:port`` succeeds (a cheap first readiness check)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Silence a client library's logger while it probes a daemon that is still starting."""
+    target = logging.getLogger(name)
+    previous = target.level
+    target.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        target.setLevel(previous)
 
 
 def check_ports_free(service: str, ports: dict[str, int], env_hint: str) -> None:

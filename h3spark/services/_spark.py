@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from h3spark.errors import ServiceError
-from h3spark.services._base import Daemon, Service
+from h3spark.services._base import DAEMON_JVM_FLAGS, Daemon, Service
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._java import java_home_of
@@ -46,7 +46,8 @@ def spark_env(java: str, state: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(SPARK_HOME=str(spark_home()), JAVA_HOME=java_home_of(java), SPARK_LOCAL_IP=HOST,
                SPARK_LOCAL_HOSTNAME=HOST, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
-               SPARK_DAEMON_MEMORY="512m", SPARK_LOG_DIR=str(state / "logs"), SPARK_CONF_DIR=str(state / "conf"))
+               SPARK_DAEMON_MEMORY="512m", SPARK_DAEMON_JAVA_OPTS=" ".join(DAEMON_JVM_FLAGS),
+               SPARK_LOG_DIR=str(state / "logs"), SPARK_CONF_DIR=str(state / "conf"))
     return env
 
 
