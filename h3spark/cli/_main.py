@@ -18,6 +18,8 @@ _COMMAND_MODULES = (
     "h3spark.cli._run",
     "h3spark.cli._services",
     "h3spark.cli._preprocess",
+    "h3spark.cli._launch",
+    "h3spark.cli._train",
 )
 
 

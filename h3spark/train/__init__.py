@@ -1,1 +1,9 @@
-"""Training: engines (sklearn, mxnet, torch) and launchers."""
+"""Training: the launcher (ps-lite roles, torch rendezvous) on Spark or locally, engines, parameter store.
+
+    >>> from h3spark import train
+    >>> train.distributed(train_fn, num_workers=2, num_servers=1, kvstore="dist_sync")
+"""
+
+from h3spark.train._api import KVSTORES, distributed, launch
+
+__all__ = ["launch", "distributed", "KVSTORES"]

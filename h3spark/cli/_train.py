@@ -1,0 +1,23 @@
+"""``h3spark train CONFIG [--resume]``: train with the config's ``training:`` section."""
+
+from __future__ import annotations
+
+from h3spark.cli._common import add_config_argument, load_from_args, print_summary
+
+
+def register(subparsers, common) -> None:
+    parser = subparsers.add_parser("train", parents=[common], help="train the model of a config (mxnet, torch or sklearn)",
+                                   description="Train with the config's training: section, distributed when the engine "
+                                               "is mxnet or torch. Example: h3spark train conf/train_mxnet_example.yaml")
+    add_config_argument(parser)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint under training.checkpoint_uri")
+    parser.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    from h3spark.train.run import train_from_config
+
+    config = load_from_args(args)
+    summary = train_from_config(config, workdir=args.workdir, resume=args.resume)
+    print_summary(f"h3spark train {config.name}: done", summary)
+    return 0

@@ -1,0 +1,36 @@
+"""``python -m h3spark.train._child FN_PATH RESULT_PATH``: run a train_fn in a worker child.
+
+FN_PATH holds the cloudpickled ``(train_fn, args, kwargs)`` that the launch task wrote
+itself (mode 0600, private temp dir); the return value is written as JSON, so results
+travel back to the driver without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv: list[str]) -> int:
+    fn_path, result_path = argv
+    import cloudpickle
+
+    with open(fn_path, "rb") as handle:
+        train_fn, args, kwargs = cloudpickle.loads(handle.read())
+    result = train_fn(*args, **kwargs)
+    try:
+        text = json.dumps(result)
+    except TypeError as error:
+        raise TypeError(f"train_fn must return a JSON-serialisable value (dict, list, str, "
+                        f"number, bool or None). Got {type(result).__name__} instead: {error}") from None
+    with open(result_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""The sitecustomize that h3spark puts on ps-lite workers ' PYTHONPATH."""

@@ -1,0 +1,78 @@
+"""Which task runs which role, and the environment each role gets.
+
+The environment is the one MXNet's ``tools/launch.py --launcher local`` gives
+(``DMLC_ROLE``, ``DMLC_PS_ROOT_URI``, ``DMLC_PS_ROOT_PORT``, ``DMLC_NUM_SERVER``,
+``DMLC_NUM_WORKER``), so a script that runs under it runs unchanged here. torch
+jobs get ``MASTER_ADDR``/``MASTER_PORT``/``RANK``/``WORLD_SIZE``/``LOCAL_RANK``.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+KINDS = ("ps", "torch")
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    """The roles one task (``task``) of ``num_tasks`` starts."""
+
+    task: int
+    scheduler: bool
+    servers: tuple[int, ...]
+    worker: int
+
+
+def plan_roles(task: int, num_tasks: int, num_servers: int) -> RolePlan:
+    """Task ``task`` runs worker ``task``; task 0 runs the scheduler; servers go round-robin."""
+    servers = tuple(server for server in range(num_servers) if server % num_tasks == task)
+    return RolePlan(task=task, scheduler=task == 0, servers=servers, worker=task)
+
+
+def ps_env(role: str, root_uri: str, root_port: int, num_workers: int, num_servers: int,
+           node_host: str | None = None) -> dict[str, str]:
+    """The DMLC_* variables of one ps-lite role, as tools/launch.py sets them."""
+    env = {
+        "DMLC_ROLE": role,
+        "DMLC_PS_ROOT_URI": root_uri,
+        "DMLC_PS_ROOT_PORT": str(root_port),
+        "DMLC_NUM_SERVER": str(num_servers),
+        "DMLC_NUM_WORKER": str(num_workers),
+    }
+    if node_host:
+        env["DMLC_NODE_HOST"] = node_host
+    return env
+
+
+def torch_env(rank: int, world_size: int, master_addr: str, master_port: int, local_rank: int = 0) -> dict[str, str]:
+    """The variables torch.distributed's env:// rendezvous reads (as torchrun sets them)."""
+    return {
+        "MASTER_ADDR": master_addr,
+        "MASTER_PORT": str(master_port),
+        "RANK": str(rank),
+        "WORLD_SIZE": str(world_size),
+        "LOCAL_RANK": str(local_rank),
+        "LOCAL_WORLD_SIZE": "1",
+    }
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago. Callers retry when the bind that follows fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_accepts(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def bindable_host(address: str) -> str:
+    """The IP a task advertises: ``address`` from the barrier task infos, without its port."""
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+    return host.strip("[]") or "127.0.0.1"

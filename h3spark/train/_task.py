@@ -1,0 +1,147 @@
+"""What one launch task does: start its roles as children, watch them, report back.
+
+This runs inside a Spark barrier task (or any process with an ``all_gather``), never
+imports mxnet or torch itself, and always stops its children before returning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from h3spark.train._procs import ProcessSet, RoleFailure, start_role
+from h3spark.train._roles import free_port, plan_roles, port_accepts, ps_env, torch_env
+
+logger = logging.getLogger(__name__)
+
+PORT_ATTEMPTS = 5
+SCHEDULER_READY_S = 60.0
+# Roles that are not the user's script only need to import mxnet to run their loop.
+PS_ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]
+
+
+@dataclass
+class LaunchSpec:
+    """Everything a task needs, sent once from the driver (JSON-friendly but the payload)."""
+
+    kind: str                      # "ps" (MXNet ps-lite), "torch" or "plain" (no rendezvous)
+    command: list[str]
+    num_workers: int
+    num_servers: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    payload: bytes | None = None   # cloudpickled train_fn of distributed(); None for launch
+    echo: bool = True
+
+
+class LaunchFailed(RuntimeError):
+    """Raised in a task when one of its roles failed; the message is the RoleFailure JSON."""
+
+
+def run_task(spec: LaunchSpec, task: int, host: str, all_gather: Callable[[str], list[str]], channel,
+             cancelled=None) -> dict:
+    """Run this task's roles to the end; return ``{"task", "result"}`` or raise LaunchFailed."""
+    with ProcessSet() as procs, tempfile.TemporaryDirectory(prefix="h3spark-task-") as tmp:
+        on_line = _forward(channel) if spec.echo else None
+        root = _agree_on_root(spec, task, host, all_gather, procs, on_line)
+        channel.send("started", host=host)
+        worker_env = _start_helpers(spec, task, host, root, procs, on_line)
+        command, result_path = _worker_command(spec, tmp)
+        env = {**spec.env, **worker_env, "H3SPARK_TASK": str(task), "H3SPARK_NUM_WORKERS": str(spec.num_workers),
+               **_exit_on_error_hook(spec)}
+        procs.add(start_role("worker", task, command, env, on_line))
+        failure = procs.wait(roles=("worker", "scheduler", "server"), cancelled=cancelled)
+        if failure is not None:
+            channel.send("failure", **failure.to_json())
+            raise LaunchFailed(json.dumps(failure.to_json()))
+        return {"task": task, "result": _read_result(result_path)}
+
+
+def _forward(channel):
+    def on_line(role: str, rank: int, line: str) -> None:
+        channel.send("line", role=role, rank=rank, line=line.rstrip("\n"))
+    return on_line
+
+
+def _agree_on_root(spec, task, host, all_gather, procs, on_line) -> dict:
+    """Task 0 picks the rendezvous port (starting the scheduler for ps); all tasks learn it."""
+    mine = {}
+    if task == 0 and spec.kind == "ps":
+        mine = _start_scheduler(spec, host, procs, on_line)
+    elif task == 0 and spec.kind == "torch":
+        mine = {"host": host, "port": free_port(host if host != "localhost" else "127.0.0.1")}
+    gathered = [json.loads(item) for item in all_gather(json.dumps(mine))]
+    return gathered[0]
+
+
+def _start_scheduler(spec, host, procs, on_line) -> dict:
+    """Start the scheduler on a free port; pick another port when its bind fails."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port(host)
+        env = {**spec.env, **ps_env("scheduler", host, port, spec.num_workers, spec.num_servers, host)}
+        scheduler = start_role("scheduler", 0, PS_ROLE_COMMAND, env, on_line)
+        if _wait_listening(scheduler, host, port):
+            procs.add(scheduler)
+            return {"host": host, "port": port}
+        failure = RoleFailure("scheduler", 0, socket.gethostname(), scheduler.poll() or -9, scheduler.output_tail())
+        scheduler.stop()
+        logger.warning("scheduler could not use port %d (attempt %d/%d): %s", port, attempt, PORT_ATTEMPTS, failure.tail[-200:])
+    raise LaunchFailed(json.dumps(failure.to_json()))
+
+
+def _wait_listening(scheduler, host: str, port: int) -> bool:
+    deadline = time.monotonic() + SCHEDULER_READY_S
+    while time.monotonic() < deadline:
+        if scheduler.poll() is not None:
+            return False
+        if port_accepts(host, port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _start_helpers(spec, task, host, root, procs, on_line) -> dict[str, str]:
+    """Start this task's servers (ps); return the environment of its worker."""
+    if spec.kind == "torch":
+        return torch_env(task, spec.num_workers, root["host"], root["port"])
+    if spec.kind != "ps":
+        return {}
+    plan = plan_roles(task, spec.num_workers, spec.num_servers)
+    for server in plan.servers:
+        env = {**spec.env, **ps_env("server", root["host"], root["port"], spec.num_workers, spec.num_servers, host)}
+        procs.add(start_role("server", server, PS_ROLE_COMMAND, env, on_line))
+    return ps_env("worker", root["host"], root["port"], spec.num_workers, spec.num_servers, host)
+
+
+def _worker_command(spec, tmp: str) -> tuple[list[str], str | None]:
+    if spec.payload is None:
+        return list(spec.command), None
+    # The payload is the user's own train_fn, serialised by Spark for this job; it is
+    # written with mode 0600 into a private temp dir and read back only by our child.
+    fn_path = os.path.join(tmp, "train_fn.pkl")
+    with open(os.open(fn_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+        handle.write(spec.payload)
+    result_path = os.path.join(tmp, "result.json")
+    return [sys.executable, "-m", "h3spark.train._child", fn_path, result_path], result_path
+
+
+def _exit_on_error_hook(spec) -> dict[str, str]:
+    """PYTHONPATH with our sitecustomize first: a raising ps-lite worker exits instead of hanging."""
+    if spec.kind != "ps":
+        return {}
+    hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hooks")
+    existing = spec.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    return {"PYTHONPATH": os.pathsep.join(p for p in (hooks, existing) if p)}
+
+
+def _read_result(path: str | None):
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
