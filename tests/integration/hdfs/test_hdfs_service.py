@@ -20,7 +20,7 @@ def hdfs_dir(hdfs_service):
     client.delete(path, recursive=True)
 
 
-def test_spark_writes_and_reads_parquet_on_hdfs(spark, hdfs_service, hdfs_dir):
+def test_spark_writes_and_reads_parquet_on_hdfs(hdfs_service, hdfs_dir, spark):
     client, path = hdfs_dir
     uri = f"{hdfs_service.uri}{path}/squares"
     frame = spark.createDataFrame([(i, i * i) for i in range(100)], "id INT, square INT")
@@ -32,7 +32,7 @@ def test_spark_writes_and_reads_parquet_on_hdfs(spark, hdfs_service, hdfs_dir):
     assert back.selectExpr("sum(square)").first()[0] == sum(i * i for i in range(100))
 
 
-def test_webhdfs_lists_and_reads_what_spark_wrote(spark, hdfs_service, hdfs_dir):
+def test_webhdfs_lists_and_reads_what_spark_wrote(hdfs_service, hdfs_dir, spark):
     import io
 
     import pyarrow.parquet as pq
