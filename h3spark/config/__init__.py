@@ -1,12 +1,17 @@
 """Typed YAML configs (pydantic v2) and the line-aware loader."""
 
 from h3spark.config._base import StrictModel
+from h3spark.config._experiment import EarlyStoppingConfig, ExperimentConfig, ExperimentModelConfig, KafkaChannelConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 
 __all__ = [
+    "ExperimentConfig",
+    "ExperimentModelConfig",
+    "EarlyStoppingConfig",
+    "KafkaChannelConfig",
     "PreprocessConfig",
     "PreprocessStep",
     "STEP_MODELS",

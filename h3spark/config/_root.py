@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator
 
 from h3spark.config._base import StrictModel
+from h3spark.config._experiment import ExperimentConfig
 from h3spark.config._preprocess import PreprocessConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 
@@ -22,6 +23,7 @@ class H3SparkConfig(StrictModel):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     preprocess: PreprocessConfig | None = None
     training: TrainingConfig | None = None
+    experiment: ExperimentConfig | None = None
 
     @field_validator("name")
     @classmethod

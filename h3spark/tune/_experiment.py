@@ -44,15 +44,21 @@ class Experiment:
         self.log.check_header({"search": self.search.kind, "metric": self.metric, "direction": self.direction,
                                "seed": getattr(self.search, "seed", None)})
         self._write_hparams_experiment()
+        warming = threading.Thread(target=warm_up_outputs, name="h3spark-warm-up", daemon=True)
+        warming.start()  # the driver idles while trials run; load the plotting and Parquet code meanwhile
         self._dispatcher = Dispatcher(self.executor.host, self._on_started, self._on_finished, self._on_report, self.stopping)
         try:
             self._run_batches()
         except KeyboardInterrupt:
             self._cancel()
+            warming.join()
             self._write_outputs()
             raise
+        self._close_dispatcher()
+        warming.join()
+        result = self._write_outputs()  # while Spark winds the finished job down
         self._shutdown()
-        return self._write_outputs()
+        return result
 
     def _run_batches(self) -> None:
         while batch := self.search.next_batch(self._scores()):
@@ -85,9 +91,12 @@ class Experiment:
                 self._shutdown()  # raises the Spark job's error, if it failed
                 raise JobFailedError(f"every trial slot ended while trials were still queued experiment={self.experiment_dir}")
 
-    def _shutdown(self) -> None:
+    def _close_dispatcher(self) -> None:
         for slot, trial in self._dispatcher.close():
             self._on_finished(trial, {"trial_id": trial.trial_id, "status": "cancelled", "slot": slot, "ended_at": time.time()})
+
+    def _shutdown(self) -> None:
+        self._close_dispatcher()
         if getattr(self, "_bridge", None):
             self._bridge.close()
         if self._started:
@@ -167,6 +176,21 @@ class Experiment:
         logger.info("experiment done: %d trials, best trial=%s experiment=%s", len(frame), result.best_trial_id,
                     self.experiment_dir)
         return result
+
+
+def warm_up_outputs() -> None:
+    """Import matplotlib and the Parquet writer, and render one tiny figure."""
+    import io
+
+    import matplotlib
+    import pyarrow.parquet  # noqa: F401
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot(1, 1, 1).scatter([0], [0])
+    figure.savefig(io.BytesIO(), format="png")
 
 
 def check_metric(metric, direction) -> None:
