@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from h3spark.config._base import StrictModel
+from h3spark.config._training import TrainingConfig  # noqa: F401 - moved there, still importable here
 
 
 class SparkConfig(StrictModel):
@@ -57,16 +58,3 @@ class DatasetConfig(StrictModel):
     uri: str = "datasets/data"
     overwrite: bool = False
     partitions: int | None = Field(default=None, gt=0)
-
-
-class TrainingConfig(StrictModel):
-    """What to train. ``engine: sklearn`` trains on the driver; mxnet / torch run distributed."""
-
-    engine: Literal["sklearn", "mxnet", "torch"] = "sklearn"
-    model: str = "logistic_regression"
-    params: dict[str, Any] = Field(default_factory=dict)
-    holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
-    seed: int = 0
-    batch_size: int = Field(default=256, gt=0)
-    epochs: int = Field(default=1, gt=0)
-    lr: float = Field(default=0.1, gt=0)

@@ -1,1 +1,1 @@
-"""The sitecustomize that h3spark puts on ps-lite workers ' PYTHONPATH."""
+"""The sitecustomize that h3spark puts first on the PYTHONPATH of ps-lite workers."""
