@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "h3spark.cli._preprocess",
     "h3spark.cli._launch",
     "h3spark.cli._train",
+    "h3spark.cli._experiment",
+    "h3spark.cli._tensorboard",
 )
 
 

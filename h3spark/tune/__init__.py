@@ -7,6 +7,7 @@
 
 from h3spark.tune._api import differential_evolution, grid_search, launch, random_search, run_search
 from h3spark.tune._context import Shard, TrialContext, TrialStopped
+from h3spark.tune._from_config import experiment_stage, run_experiment
 from h3spark.tune._naming import trial_dirname
 from h3spark.tune._results import ExperimentResult, leaderboard
 from h3spark.tune._search import DifferentialEvolution, GridSearch, RandomSearch, Search, SingleTrial, Trial
@@ -19,6 +20,8 @@ __all__ = [
     "differential_evolution",
     "launch",
     "run_search",
+    "run_experiment",
+    "experiment_stage",
     "ExperimentResult",
     "leaderboard",
     "TrialContext",

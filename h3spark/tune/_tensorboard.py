@@ -85,3 +85,42 @@ class LogdirSync:
                 with open(path, "rb") as handle:
                     self._fs.write_bytes(join_uri(self.remote_uri, relative), handle.read())
                 self._sent[path] = (stat.st_size, stat.st_mtime)
+
+
+def local_logdir(experiment_dir: str) -> str:
+    """A local directory TensorBoard can read: the dir itself, or a copy of a remote one."""
+    import tempfile
+    from urllib.parse import urlsplit
+
+    from h3spark.storage import local_path
+
+    if urlsplit(experiment_dir).scheme in ("", "file"):
+        path = local_path(experiment_dir)
+        if not os.path.isdir(path):
+            from h3spark.errors import StorageError
+
+            raise StorageError(f"{experiment_dir}: no such experiment dir. Give the dir an experiment wrote (its trials/ holds the logdirs).")
+        return path
+    target = tempfile.mkdtemp(prefix="h3spark-tensorboard-")
+    _download(filesystem_for(experiment_dir), experiment_dir, target)
+    return target
+
+
+def _download(fs, uri: str, target: str) -> None:
+    os.makedirs(target, exist_ok=True)
+    for name in fs.listdir(uri):
+        source = join_uri(uri, name)
+        if fs.isdir(source):
+            _download(fs, source, os.path.join(target, name))
+        elif "tfevents" in name:
+            with open(os.path.join(target, name), "wb") as handle:
+                handle.write(fs.read_bytes(source))
+
+
+def tensorboard_command(logdir: str, host: str = "127.0.0.1", port: int = 6006) -> list[str]:
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise missing_dependency("tensorboard", "'h3spark tensorboard'", extra="test")
+    return [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", host, "--port", str(port)]

@@ -10,6 +10,7 @@ from typing import Callable
 from h3spark.config import H3SparkConfig
 from h3spark.workflow._context import RunContext
 from h3spark.preprocess._stage import preprocess_stage
+from h3spark.tune import experiment_stage
 from h3spark.workflow._stages import ingest_stage, training_stage
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ STAGES: list[tuple[str, Callable[[H3SparkConfig], bool], Callable[[RunContext], 
     ("ingest", lambda config: config.source is not None and config.preprocess is None, ingest_stage),
     ("preprocess", lambda config: config.preprocess is not None, preprocess_stage),
     ("training", lambda config: config.training is not None, training_stage),
+    ("experiment", lambda config: config.experiment is not None, experiment_stage),
 ]
 
 
