@@ -21,9 +21,11 @@ from h3spark.errors import ConfigError, DataError, JobFailedError
 from h3spark.preprocess._base import preprocessor_for
 from h3spark.preprocess._pipeline import Pipeline
 from h3spark.preprocess._spark import distributed_transform
-from h3spark.storage import describe_splits, publishing, resolve_uri, write_manifest
+from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, resolve_uri, write_manifest
 
 logger = logging.getLogger(__name__)
+
+_QUARANTINE_COLUMNS = {name: {"dtype": "string", "shape": [], "encoding": "scalar"} for name in ("row", "reason", "step")}
 
 
 @dataclass
@@ -100,13 +102,14 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir) -> Pr
     with ExitStack() as stack:
         tmp_uri = stack.enter_context(publishing(uri, overwrite=config.dataset.overwrite))
         quarantine_tmp = stack.enter_context(publishing(quarantine_uri, overwrite=config.dataset.overwrite))
+        filesystem_for(quarantine_tmp).makedirs(quarantine_tmp)  # published even when empty
         tasks = distributed_transform(frame, pipeline, tmp_uri, quarantine_tmp, section.strict,
                                       section.row_groups_per_file, config.storage.model_dump())
         counts = _check_counts(tasks, rows_expected, section.max_bad_fraction, quarantine_uri)
         splits = describe_splits(tmp_uri)
         write_manifest(tmp_uri, _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri))
         write_manifest(quarantine_tmp, {"rows": counts["bad"], "features": None, "label": None, "source": uri,
-                                        "columns": {}, "splits": describe_splits(quarantine_tmp),
+                                        "columns": _QUARANTINE_COLUMNS, "splits": describe_splits(quarantine_tmp),
                                         "reasons": counts["reasons"]})
     transform_s = time.monotonic() - started - fit_s
     return PreprocessResult(uri, quarantine_uri, counts["in"], counts["out"], counts["bad"],
@@ -149,8 +152,6 @@ def _manifest(config, section, pipeline: Pipeline, frame, counts, splits, tmp_ur
 def _columns(pipeline: Pipeline, splits: dict, tmp_uri: str) -> dict:
     """dtype/shape/encoding of each stored column, read from the first part file's schema."""
     import pyarrow.parquet as pq
-
-    from h3spark.storage import filesystem_for, join_uri
 
     first = next((item["path"] for split in splits.values() for item in split["files"]), None)
     if first is None:

@@ -89,6 +89,9 @@ class Pipeline:
             merged = merge_partials(compute_partials(group[0], requests))
             for step in fitting:
                 step.fit_statistics(merged)
+        for step in self.steps:
+            if not step.needs_fit:
+                step.state_ = {}
         return self
 
     def partial(self, table: pa.Table, prefix: int, requests, strict: bool = False) -> dict:

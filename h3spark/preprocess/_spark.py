@@ -20,7 +20,7 @@ from h3spark.preprocess._block import BadRowError
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_SCHEMA = "partition int, rows_in long, rows_out long, rows_bad long, files string, quarantine string"
+SUMMARY_SCHEMA = "partition long, rows_in long, rows_out long, rows_bad long, files string, quarantine string"
 _ERROR_LINE = re.compile(r"(BadRowError|DataError|ConfigError): (.+)")
 
 
