@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import shutil
 import time
@@ -14,13 +16,22 @@ from h3spark.services._endpoint import Endpoint
 from h3spark.services._hdfs import HdfsService
 from h3spark.services._java import check_java
 from h3spark.services._kafka import KafkaService
-from h3spark.services._paths import SERVICE_NAMES, service_dir
+from h3spark.services._paths import SERVICE_NAMES, service_dir, state_dir
 from h3spark.services._process import PidRecord, check_ports_free, is_running, launch, stop, wait_ready
 from h3spark.services._spark import SparkService
 
 logger = logging.getLogger(__name__)
 
 _ENDPOINT_FILE = "endpoint.json"
+
+
+@contextlib.contextmanager
+def _exclusive():
+    """One ``up`` or ``down`` at a time per state dir (a second waits for the first)."""
+    state_dir().mkdir(parents=True, exist_ok=True)
+    with open(state_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _services() -> dict[str, Service]:
@@ -66,6 +77,11 @@ def up(names: list[str] | None = None, config: ServicesConfig | None = None) -> 
     """
     names = resolve_names(names)
     config = config or ServicesConfig.from_env()
+    with _exclusive():
+        return _up(names, config)
+
+
+def _up(names: list[str], config: ServicesConfig) -> dict[str, Endpoint]:
     running = status()
     todo = [n for n in names if n not in running]
     if not todo:
@@ -109,11 +125,12 @@ def _await(service: Service, records: list[PidRecord], config: ServicesConfig) -
 def down(names: list[str] | None = None, timeout_s: float = 30.0) -> list[str]:
     """Stop the named services' daemons (those in our pid files only); return the names stopped."""
     stopped = []
-    for name in reversed(resolve_names(names)):
-        records = _pid_records(service_dir(name))
-        if any(is_running(r) for r in records):
-            stopped.append(name)
-        _stop_records(name, records, timeout_s)
+    with _exclusive():
+        for name in reversed(resolve_names(names)):
+            records = _pid_records(service_dir(name))
+            if any(is_running(r) for r in records):
+                stopped.append(name)
+            _stop_records(name, records, timeout_s)
     return list(reversed(stopped))
 
 

@@ -93,7 +93,7 @@ def _copy_dependencies(name: str, target: Path, pom: str) -> None:
         work_dir = Path(work)
         (work_dir / "pom.xml").write_text(pom)
         out_dir = work_dir / "jars"
-        print(f"h3spark: downloading the {name} jars with Maven (once; cached in {target.parent})", flush=True)
+        logger.warning("downloading the %s jars with Maven (once; cached in %s)", name, target.parent)
         run_maven(mvn, work_dir, ["dependency:copy-dependencies", f"-DoutputDirectory={out_dir}",
                                   "-DincludeScope=runtime"], what=f"the {name} jars")
         write_manifest(out_dir)
