@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,21 @@ def workdir(tmp_path) -> Path:
     path = tmp_path / "work"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def spark_submit():
+    """Run ``spark-submit --master MASTER ARGS...`` from the repository root."""
+    root = Path(__file__).resolve().parents[1]
+    binary = str(Path(sys.executable).parent / "spark-submit")
+
+    import pyspark
+
+    env = {**os.environ, "SPARK_HOME": os.path.dirname(pyspark.__file__), "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_DRIVER_PYTHON": sys.executable, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+    def submit(master: str, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
+        command = [binary, "--master", master, "--conf", "spark.ui.enabled=false", *args]
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
+
+    return submit

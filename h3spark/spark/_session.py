@@ -32,14 +32,13 @@ _LOCAL_CONF = {
 
 def get_spark(config: SparkConfig | None = None):
     """Return the active SparkSession, or build one from ``config``."""
-    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     config = config or SparkConfig()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    submitted = SparkConf()  # holds spark-submit's settings when run under it
+    submitted = _submitted_conf()
     master = submitted.get("spark.master", None) or config.master
     builder = SparkSession.builder.appName(submitted.get("spark.app.name", None) or config.app_name).master(master)
     for key, value in _conf_for(master, config, submitted).items():
@@ -49,6 +48,15 @@ def get_spark(config: SparkConfig | None = None):
     spark.sparkContext.setLogLevel(config.log_level)
     logger.info("spark session ready master=%s app=%s", master, spark.sparkContext.appName)
     return spark
+
+
+def _submitted_conf():
+    """spark-submit's settings (master, conf) when run under it; empty otherwise."""
+    from pyspark import SparkConf, SparkContext
+
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # set by spark-submit; the JVM holds its settings
+        SparkContext._ensure_initialized()
+    return SparkConf()
 
 
 def _conf_for(master: str, config: SparkConfig, submitted) -> dict[str, str]:

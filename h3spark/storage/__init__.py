@@ -1,7 +1,7 @@
 """Storage: file:// and hdfs:// URIs, the Python-side file system, atomic publish, manifests."""
 
 from h3spark.storage._dataset import ALL_ROWS, describe_splits
-from h3spark.storage._fs import FileSystem, LocalFileSystem, WebHDFSFileSystem, filesystem_for, webhdfs_url_for
+from h3spark.storage._fs import FileSystem, configure, LocalFileSystem, WebHDFSFileSystem, filesystem_for, webhdfs_url_for
 from h3spark.storage._publish import (
     MANIFEST_NAME,
     SUCCESS_MARKER,
@@ -17,6 +17,7 @@ __all__ = [
     "describe_splits",
     "ALL_ROWS",
     "FileSystem",
+    "configure",
     "LocalFileSystem",
     "WebHDFSFileSystem",
     "filesystem_for",

@@ -203,13 +203,21 @@ class _RangeReader(io.RawIOBase):
         return len(data)
 
 
+_defaults: dict[str, str | None] = {"webhdfs_url": None, "user": None}
+
+
+def configure(webhdfs_url: str | None = None, user: str | None = None) -> None:
+    """Set this process's defaults for hdfs:// access (a config's ``storage:`` section)."""
+    _defaults.update(webhdfs_url=webhdfs_url, user=user)
+
+
 def filesystem_for(uri: str, webhdfs_url: str | None = None, user: str | None = None) -> FileSystem:
     """The file system for an absolute URI (see :func:`h3spark.storage.resolve_uri`)."""
     parts = urlsplit(uri)
     if parts.scheme in ("", "file"):
         return LocalFileSystem()
     if parts.scheme == "hdfs":
-        return WebHDFSFileSystem(webhdfs_url_for(uri, webhdfs_url), user)
+        return WebHDFSFileSystem(webhdfs_url_for(uri, webhdfs_url or _defaults["webhdfs_url"]), user or _defaults["user"])
     raise StorageError(f"URI {uri!r} has the unsupported scheme '{parts.scheme}'. Use file:// or hdfs://.")
 
 

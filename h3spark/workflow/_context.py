@@ -27,6 +27,9 @@ class RunContext:
     def create(cls, config: H3SparkConfig, workdir: str | Path | None = None) -> "RunContext":
         chosen = Path(workdir or config.workdir or DEFAULT_WORKDIR).expanduser().resolve()
         chosen.mkdir(parents=True, exist_ok=True)
+        from h3spark.storage import configure
+
+        configure(webhdfs_url=config.storage.webhdfs_url, user=config.storage.hdfs_user)
         return cls(config=config, workdir=chosen)
 
     @property

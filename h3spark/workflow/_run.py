@@ -43,7 +43,9 @@ def run(config: H3SparkConfig, workdir: str | Path | None = None, stop_spark: bo
             stage(ctx)
             ctx.report(f"{name} time", f"{time.monotonic() - started:.1f} s")
     finally:
-        if stop_spark and ctx.has_spark:
-            ctx.spark.stop()
+        if ctx.has_spark:
+            ctx.report("spark master", ctx.spark.sparkContext.master)
+            if stop_spark:
+                ctx.spark.stop()
     ctx.report("total time", f"{time.monotonic() - ctx.started_s:.1f} s")
     return ctx
