@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from h3spark.cli._common import add_config_argument, load_from_args, print_summary
 
 
@@ -15,9 +17,17 @@ def register(subparsers, common) -> None:
 
 
 def _train(args) -> int:
-    from h3spark.train.run import train_from_config
-
     config = load_from_args(args)
-    summary = train_from_config(config, workdir=args.workdir, resume=args.resume)
-    print_summary(f"h3spark train {config.name}: done", summary)
+    if config.training is not None and config.training.engine == "sklearn":
+        from h3spark.workflow import run
+
+        ctx = run(config, workdir=args.workdir)
+        print_summary(f"h3spark train {config.name}: done (workdir {ctx.workdir})", ctx.summary)
+        return 0
+    from h3spark.train import train_from_config
+    from h3spark.workflow._context import DEFAULT_WORKDIR
+
+    workdir = Path(args.workdir or config.workdir or DEFAULT_WORKDIR).expanduser().resolve()
+    summary, _ = train_from_config(config, workdir, resume=args.resume)
+    print_summary(f"h3spark train {config.name}: done (workdir {workdir})", summary)
     return 0

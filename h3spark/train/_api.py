@@ -33,14 +33,24 @@ def launch(command: Sequence[str], num_workers: int, num_servers: int = 1, kind:
 
 def distributed(train_fn: Callable[..., Any], num_workers: int = 2, num_servers: int = 1, kvstore: str = "dist_sync",
                 args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, launcher: str = "spark", spark=None,
-                env: dict[str, str] | None = None, echo: bool = True, start_timeout_s: float = 30.0) -> list:
+                env: dict[str, str] | None = None, echo: bool = True, start_timeout_s: float = 30.0,
+                framework: str = "mxnet") -> list:
     """Run ``train_fn(*args, **kwargs)`` on every worker; return each worker's (JSON) return value.
 
-    Workers see ``H3SPARK_KVSTORE`` (the ``kvstore`` to create) and ``H3SPARK_TASK``.
+    Workers see ``H3SPARK_KVSTORE`` (the ``kvstore`` to create) and ``H3SPARK_TASK``. With
+    ``framework="torch"`` they get torch's env:// variables instead (MASTER_ADDR, RANK, ...).
+    The return values come back as JSON, in task order (MXNet's ``kv.rank`` may differ).
 
     >>> distributed(my_train_fn, num_workers=2, num_servers=1, kvstore="dist_sync")
     [{'rank': 0, 'loss': 0.31}, {'rank': 1, 'loss': 0.31}]
     """
+    if framework == "torch":
+        _check_counts(num_workers, 0, "torch")
+        spec = LaunchSpec(kind="torch", command=[], num_workers=num_workers, env=dict(env or {}),
+                          payload=_serialise(train_fn, args, kwargs), echo=echo)
+        return _run(spec, launcher, spark, start_timeout_s, print)
+    if framework != "mxnet":
+        raise UsageError(f"The 'framework' parameter of distributed must be 'mxnet' or 'torch'. Got {framework!r} instead.")
     if kvstore not in KVSTORES:
         raise UsageError(f"The 'kvstore' parameter of distributed must be one of {', '.join(KVSTORES)}. Got {kvstore!r} instead.")
     kind = "ps" if kvstore.startswith("dist") else "plain"

@@ -40,9 +40,11 @@ def training_stage(ctx: RunContext) -> None:
     training = ctx.config.training
     uri = ctx.outputs.get("dataset_uri") or resolve_uri(ctx.config.dataset.uri, ctx.workdir)
     if training.engine != "sklearn":
-        from h3spark.errors import ConfigError
+        from h3spark.train import train_from_config
 
-        raise ConfigError("training.engine", [f"engine {training.engine!r} runs with 'h3spark train CONFIG', not 'run'."])
+        summary, ctx.outputs["workers"] = train_from_config(ctx.config, ctx.workdir, spark=ctx.spark, dataset_uri=uri)
+        ctx.summary.extend(summary)
+        return
     require_published(uri)
     manifest = read_manifest(uri)
     from h3spark.train.engines.sklearn import fit_and_score, table_to_arrays

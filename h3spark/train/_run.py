@@ -1,0 +1,67 @@
+"""``train_from_config``: what ``h3spark train CONFIG`` and ``jobs/train.py`` run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from h3spark.errors import UsageError
+from h3spark.storage import join_uri, require_published, resolve_uri
+from h3spark.train._api import distributed
+
+logger = logging.getLogger(__name__)
+
+_ENGINE_FUNCTIONS = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.train.engines.torch"}
+
+
+def worker_settings(config, workdir: Path, resume: bool, dataset_uri: str | None = None) -> dict:
+    """The JSON settings every worker gets: the training section plus resolved URIs."""
+    training = config.training
+    settings = training.model_dump()
+    settings["dataset_uri"] = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
+    settings["checkpoint_uri"] = resolve_uri(training.checkpoint_uri or join_uri("checkpoints", config.name), str(workdir))
+    settings["log_dir"] = str(Path(training.log_dir or workdir / "logs" / config.name).expanduser().resolve())
+    settings["resume"] = resume
+    return settings
+
+
+def train_from_config(config, workdir: str | Path, resume: bool = False, spark=None, env: dict | None = None,
+                      echo: bool = True, dataset_uri: str | None = None) -> tuple[list[tuple[str, str]], list]:
+    """Train the config's distributed engine; return (summary rows, every worker's result)."""
+    training = config.training
+    if training is None or training.engine not in _ENGINE_FUNCTIONS:
+        raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
+                         "(engine sklearn runs with 'h3spark run CONFIG').")
+    settings = worker_settings(config, Path(workdir), resume, dataset_uri)
+    require_published(settings["dataset_uri"])
+    if training.launcher == "spark" and spark is None:
+        from h3spark.spark import get_spark
+
+        spark = get_spark(config.spark)
+    results = _launch(training, settings, spark, env, echo)
+    return _summary(training, settings, results), results
+
+
+def _launch(training, settings: dict, spark, env, echo: bool) -> list:
+    import importlib
+
+    train_fn = importlib.import_module(_ENGINE_FUNCTIONS[training.engine]).train_worker
+    if training.engine == "torch":
+        return distributed(train_fn, num_workers=training.workers, framework="torch", args=(settings,),
+                           launcher=training.launcher, spark=spark, env=env, echo=echo)
+    return distributed(train_fn, num_workers=training.workers, num_servers=training.servers, kvstore=training.kvstore,
+                       args=(settings,), launcher=training.launcher, spark=spark, env=env, echo=echo)
+
+
+def _summary(training, settings: dict, results: list) -> list[tuple[str, str]]:
+    lead = next((r for r in results if r.get("rank") == 0), results[0])
+    total_rate = sum(r["samples_per_s"] for r in results)
+    rows = [("engine", f"{training.engine} kvstore={training.kvstore} workers={training.workers} servers={training.servers}"),
+            ("steps", str(lead["steps"])),
+            ("throughput", f"{total_rate:,.0f} samples/s ({len(results)} workers)"),
+            ("final loss", f"{lead['loss']:.4f}")]
+    if lead.get("val_accuracy") is not None:
+        rows.append(("validation accuracy", f"{lead['val_accuracy']:.4f}"))
+    rows.append(("checkpoint", str(lead.get("checkpoint"))))
+    rows.append(("tensorboard", settings["log_dir"]))
+    return rows

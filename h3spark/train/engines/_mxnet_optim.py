@@ -1,0 +1,53 @@
+"""Optimizers for the MXNet engine, including a working DCASGD.
+
+MXNet 1.9.1's ``DCASGD.update`` tests its momentum state with ``if mom:``. With
+momentum > 0 that state is an NDArray, whose truth value raises ("The truth value of
+an NDArray with multiple elements is ambiguous") for any weight of more than one
+element, so DCASGD with momentum cannot run at all. ``DCASGD`` here is the same
+algorithm (Zheng et al., 2017) with the test done right; ``make_optimizer("dcasgd")``
+uses it. It is a module-level class, so servers can unpickle it after
+``kv.set_optimizer`` (servers import h3spark from the same environment).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mxnet as mx
+from mxnet import optimizer as mx_optimizer
+
+from h3spark.errors import ConfigError
+
+
+class DCASGD(mx_optimizer.DCASGD):
+    """MXNet's DCASGD with a working ``momentum > 0`` (see the module docstring)."""
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        lr = self._get_lr(index)
+        wd = self._get_wd(index)
+        grad = grad * self.rescale_grad
+        if self.clip_gradient is not None:
+            grad = mx.nd.clip(grad, -self.clip_gradient, self.clip_gradient)
+        mom, previous_weight = state
+        step = -lr * (grad + wd * weight + self.lamda * grad * grad * (weight - previous_weight))
+        if mom is not None:
+            mom[:] *= self.momentum
+            mom[:] += step
+            step = mom
+        previous_weight[:] = weight
+        weight[:] += step
+
+
+def make_optimizer(name: str, lr: float, momentum: float = 0.0, params: dict[str, Any] | None = None):
+    """An MXNet optimizer by name; ``dcasgd`` is the fixed one. Unknown names are config errors."""
+    params = dict(params or {})
+    if momentum and name.lower() in ("sgd", "nag", "dcasgd", "signum"):
+        params.setdefault("momentum", momentum)
+    if name.lower() == "dcasgd":
+        return DCASGD(learning_rate=lr, **params)
+    try:
+        return mx_optimizer.create(name.lower(), learning_rate=lr, **params)
+    except (ValueError, TypeError) as error:
+        known = ", ".join(sorted(mx_optimizer.Optimizer.opt_registry))
+        raise ConfigError("training.optimizer", [f"cannot create optimizer {name!r} with {params}: {error}. Known optimizers: {known}."]) from None
