@@ -24,10 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from h3spark.errors import StorageError
 from h3spark.feed import DataIterator
 from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, write_manifest
 
-WIDTH, BATCH, FILES, ROW_GROUP = 784, 256, 4, 8192
+WIDTH, BATCH, FILES, ROW_GROUP = 784, 256, 8, 8192
 
 
 def make_table(ids: np.ndarray, encoding: str, rng: np.random.Generator) -> pa.Table:
@@ -113,10 +114,13 @@ def measure(uri: str, encoding: str, rows: int, hdfs: str | None) -> dict:
     figures["petastorm"], figures["petastorm_error"] = petastorm_rate(uri)
     figures["hdfs_iterator"] = None
     if hdfs:
-        remote = join_uri(hdfs, encoding)
-        write_dataset(remote, rows, encoding)
-        figures["hdfs_pyarrow"] = timed(raw_pyarrow, remote, encoding)
-        figures["hdfs_iterator"] = timed(iterate, remote)
+        try:
+            remote = join_uri(hdfs, encoding)
+            write_dataset(remote, rows, encoding)
+            figures["hdfs_pyarrow"] = timed(raw_pyarrow, remote, encoding)
+            figures["hdfs_iterator"] = timed(iterate, remote)
+        except StorageError as error:  # HDFS went away mid-run: report local figures, say why
+            figures["hdfs_error"] = str(error)
     return figures
 
 
@@ -141,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
         if hdfs:
-            filesystem_for(hdfs).delete(hdfs)
+            try:
+                filesystem_for(hdfs).delete(hdfs)
+            except StorageError as error:
+                print(f"could not remove {hdfs}: {error}", file=sys.stderr)
     return report(results, rows)
 
 
@@ -162,6 +169,7 @@ def report(results: dict, rows: int) -> int:
         summary[f"ratio_hdfs_vs_local{suffix}"] = ratio(f["hdfs_iterator"], f["iterator"])
         summary[f"samples_per_s{suffix}"] = {k: round(v) for k, v in f.items() if isinstance(v, float)}
     summary["petastorm_error"] = results["binary"]["petastorm_error"]
+    summary["hdfs_error"] = results["binary"].get("hdfs_error") or results["list"].get("hdfs_error")
     print(json.dumps(summary))
     return 0
 
