@@ -1,0 +1,12 @@
+"""``h3spark run`` through spark-submit on the standalone cluster."""
+
+import re
+
+
+def test_quickstart_job_runs_on_the_standalone_cluster(spark_cluster, spark_submit, tmp_path):
+    done = spark_submit(spark_cluster, "jobs/run.py", "--config", "conf/quickstart.yaml",
+                        "--workdir", str(tmp_path), "--set", "dataset.partitions=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(rf"spark master\s+{re.escape(spark_cluster)}", done.stdout), done.stdout
+    assert re.search(r"accuracy\s+0\.9\d+", done.stdout)
+    assert (tmp_path / "datasets" / "digits" / "_SUCCESS").exists()
