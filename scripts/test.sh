@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Set up the environment, start the real services the integration tests need
-# (Kafka, HDFS, Spark standalone on 127.0.0.1), run every test, and stop the services
-# again, also when tests fail or the run is interrupted. Extra arguments go to pytest.
+# (Kafka, HDFS, Spark standalone on 127.0.0.1), run every test, and stop the services this
+# script started, also when tests fail or the run is interrupted. Services that were
+# already running are left running. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-services_started=0
+started=()
 stop_services() {
-  if [ "$services_started" = 1 ]; then
-    .venv/bin/h3spark services down || echo "test: 'h3spark services down' failed; check 'h3spark services status'" >&2
+  if [ "${#started[@]}" -gt 0 ]; then
+    .venv/bin/h3spark services down "${started[@]}" \
+      || echo "test: 'h3spark services down ${started[*]}' failed; check 'h3spark services status'" >&2
   fi
 }
 trap stop_services EXIT
 trap 'exit 130' INT TERM
 
-services_started=1
-.venv/bin/h3spark services up kafka hdfs spark
+running=$(.venv/bin/h3spark services status | cut -d" " -f1 || true)
+for service in kafka hdfs spark; do
+  if ! grep -qx "$service" <<<"$running"; then
+    started+=("$service")
+  fi
+done
+if [ "${#started[@]}" -gt 0 ]; then
+  .venv/bin/h3spark services up "${started[@]}"
+fi
 
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
