@@ -14,6 +14,7 @@ from h3spark.services._base import Daemon, Service, java_cmd
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package
+from h3spark.services._paths import jars_override_dir
 from h3spark.services._process import HOST, accepts_connections, log_tail, quiet_logger
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ class KafkaService(Service):
 
     def prepare(self, config: ServicesConfig, java: str, state: Path) -> None:
         self._jars = ensure_jars("kafka")
-        ensure_spark_kafka_package()
+        if jars_override_dir("kafka") is None:
+            ensure_spark_kafka_package()
+        else:  # jars given by hand means no Maven: Spark's Kafka source must come from elsewhere
+            logger.warning("H3SPARK_JARS_DIR is set: not resolving Spark's Kafka source (%s) with Maven",
+                           "spark-sql-kafka-0-10_2.13")
         data_dir = state / "data"
         (state / "logs").mkdir(parents=True, exist_ok=True)
         (state / "server.properties").write_text(render_server_properties(config, data_dir))

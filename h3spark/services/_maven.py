@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -115,10 +116,16 @@ def run_maven(mvn: str, work_dir: Path, goals: list[str], what: str) -> None:
         raise maven_error(what, log_path.read_text(errors="replace"), code)
 
 
+_OFFLINE_MARKERS = ("UnknownHost", "Connection refused", "connect timed out", "Could not transfer",
+                    "Network is unreachable", "Temporary failure in name resolution",
+                    "No plugin found for prefix")  # an empty ~/.m2 that cannot reach any repository
+
+
 def maven_error(what: str, output: str, code: object) -> ServiceError:
-    tail = "\n".join("    " + line for line in output.strip().splitlines()[-15:])
-    offline = any(marker in output for marker in ("UnknownHost", "Connection refused", "connect timed out",
-                                                  "Could not transfer", "Network is unreachable", "offline"))
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    lines = [line for line in output.strip().splitlines() if line.strip() not in ("", "[ERROR]")]
+    tail = "\n".join("    " + line for line in lines[-8:])
+    offline = any(marker in output for marker in _OFFLINE_MARKERS)
     cause = "Maven Central could not be reached" if offline else f"Maven failed (exit {code})"
     return ServiceError(f"could not download {what}: {cause}. The first start needs network access to Maven "
                         "Central (or a mirror in ~/.m2/settings.xml); later starts use the cache. "

@@ -113,3 +113,12 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("H3SPARK_CACHE_DIR", str(tmp_path / "c"))
     monkeypatch.delenv("H3SPARK_STATE_DIR")
     assert state_dir() == tmp_path / "c" / "services"
+
+
+def test_an_empty_repository_without_network_counts_as_unreachable():
+    output = ("\x1b[0m\x1b[0m[ERROR] No plugin found for prefix 'dependency' in the current project and in the "
+              "plugin groups [org.apache.maven.plugins] available from the repositories [local, central] -> [Help 1]\n"
+              "[ERROR] \n")
+    message = str(maven_error("the hdfs jars", output, 1))
+    assert "Maven Central could not be reached" in message
+    assert "\x1b" not in message and "No plugin found" in message
