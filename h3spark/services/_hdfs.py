@@ -17,6 +17,7 @@ from h3spark.services._base import Daemon, Service, java_cmd
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars
+from h3spark.services._paths import cache_dir
 from h3spark.services._process import HOST, log_tail, quiet_logger
 
 logger = logging.getLogger(__name__)
@@ -76,14 +77,14 @@ def webapps_root(jars: Path) -> Path:
 
     On the classpath ahead of the jars, it spares Jetty unpacking them from the jar at every start.
     """
-    root = jars.parent / f"{jars.name}.webapps"
-    if (root / "webapps" / "hdfs").is_dir():
-        return root
     tests_jars = sorted(jars.glob("hadoop-hdfs-*-tests.jar"))
     if not tests_jars:
         raise ServiceError(f"hdfs: no hadoop-hdfs-*-tests.jar in {jars}; the NameNode web server (and WebHDFS) "
                            "needs its webapps/. Add it (see h3spark/services/poms/hdfs.xml).")
-    partial = root.with_name(root.name + ".partial")
+    root = cache_dir() / "jars" / f"{tests_jars[0].stem}-webapps"
+    if (root / "webapps" / "hdfs").is_dir():
+        return root
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
     with zipfile.ZipFile(tests_jars[0]) as archive:
         archive.extractall(partial, [n for n in archive.namelist() if n.startswith("webapps/")])
     partial.rename(root)
