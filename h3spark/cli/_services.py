@@ -52,9 +52,10 @@ def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     endpoints = services.up(names, config)
     for name in names:
-        note = " (already running)" if name in already else ""
-        print(endpoints[name].line() + note)
-    if any(name not in already for name in names):
+        print(endpoints[name].line())
+    if all(name in already for name in names):
+        print(f"already running: {', '.join(names)}")
+    else:
         print(f"ready in {time.monotonic() - started:.1f} s; stop with: h3spark services down")
     return 0
 

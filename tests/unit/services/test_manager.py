@@ -97,7 +97,7 @@ def test_cli_up_when_already_up_prints_the_status(tmp_path, capsys):
         assert main(["services", "up", "kafka"]) == 0
     finally:
         services.down()
-    assert capsys.readouterr().out.splitlines() == ["kafka 127.0.0.1:9092 (already running)"]
+    assert capsys.readouterr().out.splitlines() == ["kafka 127.0.0.1:9092", "already running: kafka"]
 
 
 def test_cli_errors_exit_2_without_traceback(capsys):
