@@ -69,10 +69,18 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    """One line per running service on stdout (scripts read them); the others named on stderr."""
+    import sys
+
     from h3spark import services
 
     names = services.resolve_names(args.names)
     running = services.status()
     for name in names:
-        print(running[name].line() if name in running else f"{name} not running")
+        if name in running:
+            print(running[name].line())
+    missing = [name for name in names if name not in running]
+    if missing:
+        print(f"not running: {', '.join(missing)} (start with: h3spark services up {' '.join(missing)})",
+              file=sys.stderr)
     return 0

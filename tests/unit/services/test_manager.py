@@ -86,9 +86,9 @@ def test_cli_status_prints_the_endpoint_lines(tmp_path, capsys):
         assert main(["services", "status"]) == 0
     finally:
         services.down()
-    out = capsys.readouterr().out.splitlines()
-    assert out == ["kafka not running", "hdfs hdfs://127.0.0.1:8020 (webhdfs http://127.0.0.1:9870)",
-                   "spark not running"]
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["hdfs hdfs://127.0.0.1:8020 (webhdfs http://127.0.0.1:9870)"]
+    assert captured.err.strip() == "not running: kafka, spark (start with: h3spark services up kafka spark)"
 
 
 def test_cli_up_when_already_up_prints_the_status(tmp_path, capsys):
