@@ -52,14 +52,25 @@ def _decode_json(spark, raw, schema: str | None):
     return decoded.select("row.*")
 
 
+def _package() -> str:
+    """The coordinate the local services resolved (4.3.0 is not on Maven Central; they fall back to 4.2.0)."""
+    try:
+        from h3spark.services import spark_kafka_package
+
+        return spark_kafka_package()
+    except Exception:  # the services are optional developer tooling
+        return KAFKA_PACKAGE
+
+
 def _translated(error: Exception, topic: str, bootstrap: str) -> Exception:
     text = str(error)
     if isinstance(error, (DataError, DependencyError)):
         return error
     if "Failed to find data source: kafka" in text or "DATA_SOURCE_NOT_FOUND" in text:
+        package = _package()
         return DependencyError(f"Spark's Kafka source is not on the classpath. Add spark.conf: "
-                               f"{{spark.jars.packages: {KAFKA_PACKAGE}}} to the config, or run spark-submit "
-                               f"--packages {KAFKA_PACKAGE}.")
+                               f"{{spark.jars.packages: {package}}} to the config, or run spark-submit "
+                               f"--packages {package}.")
     if "UnknownTopicOrPartition" in text or "TimeoutException" in text:
         return DataError(f"cannot read Kafka topic {topic!r} from {bootstrap}: is the broker up (h3spark services up "
                          f"kafka) and does the topic exist?")
