@@ -91,9 +91,22 @@ def _up(names: list[str], config: ServicesConfig) -> dict[str, Endpoint]:
         _stop_leftovers(name)
         check_ports_free(name, services[name].ports(config), services[name].port_flags)
     java = check_java()
-    launched = {name: _launch(services[name], config, java) for name in todo}
+    launched: dict[str, list[PidRecord]] = {}
+    try:
+        for name in todo:
+            launched[name] = _launch(services[name], config, java)
+    except BaseException:
+        for name, records in launched.items():  # a later service failed to prepare: undo this call
+            _stop_records(name, records)
+        raise
+    failures = []
     for name in todo:
-        _await(services[name], launched[name], config)
+        try:
+            _await(services[name], launched[name], config)
+        except ServiceError as error:
+            failures.append(str(error))
+    if failures:
+        raise ServiceError("\n".join(failures))
     running = status()
     return {n: running[n] for n in names if n in running}
 
