@@ -94,11 +94,25 @@ def stop(record: PidRecord, timeout_s: float = 30.0) -> None:
     if not is_running(record):
         return
     _signal(record, signal.SIGTERM)
-    if _wait_gone(record, timeout_s):
+    if not _wait_gone(record, timeout_s):
+        logger.warning("process did not exit after SIGTERM, killing role=%s pid=%d", record.role, record.pid)
+        _signal(record, signal.SIGKILL)
+        _wait_gone(record, 10.0)
+    _kill_group_leftovers(record)
+
+
+def _kill_group_leftovers(record: PidRecord) -> None:
+    """Children left in the group our daemon led (e.g. a Spark executor) go with it."""
+    try:
+        os.killpg(record.pid, 0)
+    except (ProcessLookupError, PermissionError):
         return
-    logger.warning("process did not exit after SIGTERM, killing role=%s pid=%d", record.role, record.pid)
-    _signal(record, signal.SIGKILL)
-    _wait_gone(record, 10.0)
+    time.sleep(0.2)
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+        logger.warning("killed processes left in the group of role=%s pid=%d", record.role, record.pid)
+    except ProcessLookupError:
+        pass
 
 
 def _signal(record: PidRecord, sig: int) -> None:

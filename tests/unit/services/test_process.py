@@ -109,3 +109,27 @@ def test_log_tail_keeps_the_last_lines(tmp_path):
     tail = log_tail(log, lines=3)
     assert tail.splitlines() == ["    line 97", "    line 98", "    line 99"]
     assert "no log" in log_tail(tmp_path / "missing.log")
+
+
+def test_stop_also_ends_children_left_in_the_daemons_group(tmp_path):
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    script = f"{sys.executable} -c \"{stubborn}\" & echo $!; wait"
+    record = launch("parent", ["sh", "-c", script], dict(os.environ), tmp_path, tmp_path / "p.log")
+    deadline = time.monotonic() + 5
+    while "up" not in (tmp_path / "p.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child_pid = int((tmp_path / "p.log").read_text().split()[0])
+    stop(record, timeout_s=5)
+    deadline = time.monotonic() + 3
+    while not _dead(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _dead(child_pid)
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie waiting for init (which reaps orphans only now and then here)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
