@@ -103,10 +103,13 @@ class Dispatcher:
 
     def _finish(self, record: dict) -> None:
         with self._cond:
-            known = self._running.pop(record["trial_id"], None)
+            known = self._running.get(record["trial_id"])
+        if known is None:  # a trial cancelled by close() is recorded by the driver
+            return
+        self._on_finished(known[1], record)  # recorded before the trial stops counting as running
+        with self._cond:
+            self._running.pop(record["trial_id"], None)
             self._cond.notify_all()
-        if known is not None:  # a trial cancelled by close() is recorded by the driver
-            self._on_finished(known[1], record)
 
     def _next(self, slot: int) -> dict:
         with self._cond:
@@ -128,11 +131,12 @@ class Dispatcher:
     def _lose_slot(self, slot: int) -> None:
         """A slot's connection broke while it ran a trial: record the trial as failed, never rerun it."""
         with self._cond:
-            lost = [trial for trial_id, (owner, trial) in list(self._running.items()) if owner == slot]
-            for trial in lost:
-                self._running.pop(trial.trial_id)
-            self._cond.notify_all()
+            lost = [trial for owner, trial in self._running.values() if owner == slot]
         for trial in lost:
             self._on_finished(trial, {"trial_id": trial.trial_id, "status": "failed", "slot": slot,
                                       "error": f"the Spark task of slot {slot} was lost while it ran this trial",
                                       "ended_at": time.time()})
+        with self._cond:
+            for trial in lost:
+                self._running.pop(trial.trial_id, None)
+            self._cond.notify_all()

@@ -34,6 +34,7 @@ class Experiment:
         self.log = TrialLog(experiment_dir)
         self._records: dict[int, dict] = dict(self.log.final_records())
         self._run_records: list[dict] = []
+        self._submitted: set[int] = set()
         self._last_reports: dict[int, dict] = {}
         self._lock = threading.Lock()
         self._dispatcher: Dispatcher | None = None
@@ -64,6 +65,10 @@ class Experiment:
         while batch := self.search.next_batch(self._scores()):
             self.log.check_params(batch)
             pending = [trial for trial in batch if trial.trial_id not in self._records]
+            if any(trial.trial_id in self._submitted for trial in pending):  # never run a trial twice
+                raise JobFailedError(f"trials {[t.trial_id for t in pending]} were handed out but have no result; "
+                                     f"the experiment stops here experiment={self.experiment_dir}")
+            self._submitted.update(trial.trial_id for trial in pending)
             if pending:
                 self._start_slots(len(pending))
                 logger.info("running %d trials (%d already done) experiment=%s", len(pending), len(batch) - len(pending),

@@ -17,7 +17,7 @@ from h3spark.tune._naming import format_value
 logger = logging.getLogger(__name__)
 
 _BASE_COLUMNS = ["trial_id", "name", "status", "generation"]
-_TAIL_COLUMNS = ["duration_s", "started_at", "ended_at", "slot", "logdir", "model", "error"]
+_TAIL_COLUMNS = ["duration_s", "started_at", "ended_at", "slot", "gpus", "logdir", "model", "error"]
 
 
 @dataclass
@@ -48,7 +48,8 @@ def results_frame(records: list[dict], param_names: list[str]) -> pd.DataFrame:
                     if isinstance(value, (int, float)) and not isinstance(value, bool)})
         started, ended = record.get("started_at"), record.get("ended_at")
         row["duration_s"] = round(ended - started, 3) if started and ended else None
-        row.update({key: record.get(key) for key in _TAIL_COLUMNS if key != "duration_s"})
+        row.update({key: record.get(key) for key in _TAIL_COLUMNS if key not in ("duration_s", "gpus")})
+        row["gpus"] = ",".join(record.get("gpus") or [])
         rows.append(row)
     frame = pd.DataFrame(rows)
     metric_columns = sorted(column for column in frame.columns if column.startswith("metric_"))
