@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 
 import pytest
 
@@ -18,7 +17,7 @@ def _fake_running(name: str, endpoint: Endpoint, tmp_path) -> PidRecord:
     """Make ``name`` look started by us: an endpoint file and a pid file of a live sleeper."""
     state = service_dir(name)
     state.mkdir(parents=True)
-    record = launch(name, [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), tmp_path,
+    record = launch(name, ["sleep", "60"], dict(os.environ), tmp_path,
                     tmp_path / f"{name}.log")
     record.write(state / f"{name}.pid")
     endpoint.save(state / "endpoint.json")

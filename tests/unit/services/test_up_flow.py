@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
@@ -13,7 +12,7 @@ from h3spark.services import Endpoint, ServicesConfig
 from h3spark.services import _manager
 from h3spark.services._base import Daemon, Service
 
-SLEEP = "import time; print('daemon up', flush=True); time.sleep(60)"
+SLEEP = "echo daemon up; exec sleep 60"
 
 
 class StandIn(Service):
@@ -35,7 +34,7 @@ class StandIn(Service):
         self.state = state
 
     def daemons(self, config, java, state):
-        return [Daemon(role=self.name, cmd=[sys.executable, "-c", self.code], env=dict(os.environ))]
+        return [Daemon(role=self.name, cmd=["sh", "-c", self.code], env=dict(os.environ))]
 
     def is_ready(self, endpoint):
         return "daemon up" in (self.state / "logs" / f"{self.name}.log").read_text()
@@ -59,7 +58,7 @@ def test_up_waits_until_ready_and_down_stops(stand_ins):
 
 
 def test_a_daemon_that_dies_is_reported_and_the_others_stay_up(stand_ins):
-    crash = "print('Exception in thread main: java.io.IOException: NameNode is not formatted.'); raise SystemExit(1)"
+    crash = "echo 'Exception in thread main: java.io.IOException: NameNode is not formatted.'; exit 1"
     stand_ins.update(kafka=StandIn("kafka"), hdfs=StandIn("hdfs", code=crash))
     with pytest.raises(ServiceError) as error:
         services.up(["kafka", "hdfs"], ServicesConfig(timeout_s=10))
