@@ -103,9 +103,8 @@ def stop(record: PidRecord, timeout_s: float = 30.0) -> None:
 
 def _kill_group_leftovers(record: PidRecord) -> None:
     """Children left in the group our daemon led (e.g. a Spark executor) go with it."""
-    try:
-        os.killpg(record.pid, 0)
-    except (ProcessLookupError, PermissionError):
+    _reap(record.pid)
+    if not live_group_members(record.pid):
         return
     time.sleep(0.2)
     try:
@@ -113,6 +112,20 @@ def _kill_group_leftovers(record: PidRecord) -> None:
         logger.warning("killed processes left in the group of role=%s pid=%d", record.role, record.pid)
     except ProcessLookupError:
         pass
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the processes (zombies excluded) in process group ``pgid``."""
+    members = []
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(stat_path.parent.name))
+    return members
 
 
 def _signal(record: PidRecord, sig: int) -> None:
