@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from h3spark.errors import UsageError
@@ -11,6 +12,7 @@ from h3spark.train._api import distributed
 
 logger = logging.getLogger(__name__)
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
 _ENGINE_FUNCTIONS = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.train.engines.torch"}
 
 
@@ -38,6 +40,9 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
         from h3spark.spark import get_spark
 
         spark = get_spark(config.spark)
+    # One math thread per process: reproducible sums (resume == uninterrupted) and no oversubscription
+    # when several roles share a host's cores. A value set in the environment wins.
+    env = {**{key: "1" for key in _THREAD_VARIABLES if key not in os.environ}, **(env or {})}
     results = _launch(training, settings, spark, env, echo)
     return _summary(training, settings, results), results
 

@@ -1,0 +1,79 @@
+"""The MXNet engine on local Spark: training, failure + resume to identical weights, DCASGD, the example conf."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h3spark.cli import main
+from h3spark.config import H3SparkConfig, load_config
+from h3spark.errors import JobFailedError
+from h3spark.train import latest_checkpoint, train_from_config
+from h3spark.train.engines.mxnet import FAIL_AT_STEP_ENV
+
+mx = pytest.importorskip("mxnet")
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def config_for(dataset_uri: str, name: str, **training) -> H3SparkConfig:
+    base = {"engine": "mxnet", "workers": 2, "servers": 1, "epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
+            "seed": 3, "checkpoint_interval": 8, "validation_split": "test", "params": {"hidden": [32], "classes": 4}}
+    return H3SparkConfig(name=name, dataset={"uri": dataset_uri}, training={**base, **training})
+
+
+def final_weights(checkpoint_uri: str) -> dict[str, np.ndarray]:
+    path = checkpoint_uri[len("file://"):]
+    return {name: array.asnumpy() for name, array in mx.nd.load(os.path.join(path, "params.nd")).items()}
+
+
+def test_dist_sync_trains_and_checkpoints_weights_and_slots(spark, blobs, workdir):
+    summary, results = train_from_config(config_for(blobs, "sync"), workdir, spark=spark, echo=False)
+    lead = next(r for r in results if r["rank"] == 0)
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert {r["steps"] for r in results} == {2 * 1024 // 64}  # equal shards: 16 batches per epoch each
+    assert lead["val_accuracy"] > 0.9
+    meta = json.loads(Path(lead["checkpoint"][len("file://"):], "checkpoint.json").read_text())
+    assert meta["optimizer_state"] is True and meta["optimizer"]["slots"]  # momentum slots saved
+    assert sorted(os.listdir(workdir / "checkpoints" / "sync")) == [f"step-{s:08d}" for s in (8, 16, 24, 32)]
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir / "logs" / "sync"))
+    assert dict(summary)["validation accuracy"] == f"{lead['val_accuracy']:.4f}"
+
+
+def test_a_failed_worker_fails_the_job_and_resume_reaches_the_same_weights(spark, blobs, workdir):
+    _, straight = train_from_config(config_for(blobs, "straight"), workdir, spark=spark, echo=False)
+    broken = config_for(blobs, "broken")
+    with pytest.raises(JobFailedError, match=r"(?s)worker \d on host .*exited with code 1.*failing on purpose at step 13"):
+        train_from_config(broken, workdir, spark=spark, echo=False, env={FAIL_AT_STEP_ENV: "13"})
+    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("step-00000008")
+    _, resumed = train_from_config(broken, workdir, resume=True, spark=spark, echo=False)
+    lead = next(r for r in resumed if r["rank"] == 0)
+    assert lead["steps"] == 32 and lead["samples"] == (32 - 8) * 64
+    expected = final_weights(next(r for r in straight if r["rank"] == 0)["checkpoint"])
+    got = final_weights(lead["checkpoint"])
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_dist_async_with_dcasgd_momentum_on_the_servers(spark, blobs, workdir):
+    config = config_for(blobs, "async", kvstore="dist_async", optimizer="dcasgd", optimizer_on="servers", momentum=0.5)
+    _, results = train_from_config(config, workdir, spark=spark, echo=False)
+    lead = next(r for r in results if r["rank"] == 0)
+    assert lead["val_accuracy"] > 0.9
+    meta = json.loads(Path(lead["checkpoint"][len("file://"):], "checkpoint.json").read_text())
+    assert meta["optimizer_state"] is False  # server-side slots cannot be saved; documented
+
+
+def test_example_conf_runs_then_resumes_from_its_last_checkpoint(spark, workdir, capsys):
+    conf = str(ROOT / "conf" / "train_mxnet_example.yaml")
+    assert load_config(conf).training.engine == "mxnet"
+    assert main(["run", conf, "--workdir", str(workdir), "--set", "training.epochs=1"]) == 0
+    first = latest_checkpoint(f"file://{workdir}/checkpoints/train_mxnet_example")
+    assert main(["train", conf, "--workdir", str(workdir), "--resume", "--set", "training.epochs=2"]) == 0
+    second = latest_checkpoint(f"file://{workdir}/checkpoints/train_mxnet_example")
+    assert int(second.rsplit("-", 1)[1]) == 2 * int(first.rsplit("-", 1)[1])
+    assert "h3spark train train_mxnet_example: done" in capsys.readouterr().out
