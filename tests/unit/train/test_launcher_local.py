@@ -1,0 +1,84 @@
+"""The launcher's process handling without Spark: environments, results, failures, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from h3spark.errors import JobFailedError, UsageError
+from h3spark.train import distributed, launch
+from h3spark.train._procs import marked_processes
+from h3spark.train._roles import plan_roles, ps_env
+
+
+def no_orphans(launch_id: str, within_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while marked_processes(launch_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return marked_processes(launch_id) == []
+
+
+def torch_env_fn():
+    return {key: os.environ[key] for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+
+
+def test_ps_env_matches_mxnet_tools_launch_and_servers_spread_round_robin():
+    assert ps_env("server", "10.0.0.1", 9091, 4, 2) == {
+        "DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "10.0.0.1", "DMLC_PS_ROOT_PORT": "9091",
+        "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "4"}
+    plans = [plan_roles(task, 2, 3) for task in range(2)]
+    assert [p.servers for p in plans] == [(0, 2), (1,)]
+    assert [p.scheduler for p in plans] == [True, False]
+
+
+def test_torch_kind_gives_each_rank_the_rendezvous_and_returns_json_results():
+    results = distributed(torch_env_fn, num_workers=2, framework="torch", launcher="local", echo=False)
+    assert [r["RANK"] for r in results] == ["0", "1"]
+    assert {r["WORLD_SIZE"] for r in results} == {"2"}
+    assert len({(r["MASTER_ADDR"], r["MASTER_PORT"]) for r in results}) == 1
+
+
+def test_a_failing_worker_fails_the_launch_with_role_rank_host_and_tail():
+    launch_id = uuid.uuid4().hex
+    script = "import os, sys, time\nif os.environ['RANK'] == '1':\n    print('bad rank', flush=True); sys.exit(3)\ntime.sleep(60)"
+    started = time.monotonic()
+    with pytest.raises(JobFailedError, match=r"(?s)worker 1 on host .+ exited with code 3.*bad rank"):
+        launch([sys.executable, "-c", script], num_workers=2, kind="torch", launcher="local", echo=False,
+               env={"H3SPARK_LAUNCH_ID": launch_id})
+    assert time.monotonic() - started < 10
+    assert no_orphans(launch_id)
+
+
+def test_a_killed_launcher_process_leaves_no_child_behind(tmp_path):
+    import subprocess
+
+    launch_id = uuid.uuid4().hex
+    driver = ("from h3spark.train import launch\nimport sys\n"
+              f"launch([sys.executable, '-c', 'import time; time.sleep(60)'], num_workers=2, kind='torch', launcher='local',"
+              f" env={{'H3SPARK_LAUNCH_ID': '{launch_id}'}}, echo=False)")
+    parent = subprocess.Popen([sys.executable, "-c", driver])
+    deadline = time.monotonic() + 10
+    while len(marked_processes(launch_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(marked_processes(launch_id)) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert no_orphans(launch_id)
+
+
+def test_results_must_be_json_and_parameters_are_checked():
+    with pytest.raises(JobFailedError, match="must return a JSON-serialisable value"):
+        distributed(lambda: object(), num_workers=1, framework="torch", launcher="local", echo=False)
+    with pytest.raises(UsageError, match="'num_workers' parameter must be an int in the range"):
+        launch(["true"], num_workers=0, launcher="local")
+    with pytest.raises(UsageError, match="'kvstore' parameter of distributed must be one of"):
+        distributed(torch_env_fn, kvstore="dist_magic", launcher="local")
+    with pytest.raises(UsageError, match="'launcher' parameter must be one of"):
+        launch(["true"], num_workers=1, kind="torch", launcher="yarn")
