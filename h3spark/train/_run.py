@@ -13,7 +13,7 @@ from h3spark.train._api import distributed
 logger = logging.getLogger(__name__)
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
-_ENGINE_FUNCTIONS = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.train.engines.torch"}
+_ENGINE_FUNCTIONS = {"mxnet": "h3spark.train.engines.mxnet"}
 
 
 def worker_settings(config, workdir: Path, resume: bool, dataset_uri: str | None = None) -> dict:
@@ -31,6 +31,9 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
                       echo: bool = True, dataset_uri: str | None = None) -> tuple[list[tuple[str, str]], list]:
     """Train the config's distributed engine; return (summary rows, every worker's result)."""
     training = config.training
+    if training is not None and training.engine == "torch":
+        raise UsageError("engine 'torch' is not available yet in h3spark train; run a torch.distributed script with "
+                         "'h3spark launch --kind torch -n N -- python script.py' (it gets MASTER_ADDR, RANK, WORLD_SIZE).")
     if training is None or training.engine not in _ENGINE_FUNCTIONS:
         raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
                          "(engine sklearn runs with 'h3spark run CONFIG').")
