@@ -47,12 +47,12 @@ def training_stage(ctx: RunContext) -> None:
         return
     require_published(uri)
     manifest = read_manifest(uri)
-    from h3spark.train.engines.sklearn import fit_and_score, table_to_arrays
+    from h3spark.train.engines.sklearn import train_on_dataset
 
-    table = ctx.spark.read.parquet(uri).toArrow()
-    X, y = table_to_arrays(table)
-    _, metrics = fit_and_score(training.model, training.params, X, y, training.holdout_fraction, training.seed)
+    _, metrics = train_on_dataset(uri, manifest["splits"], training.model, training.params,
+                                  training.holdout_fraction, training.seed)
     logger.info("trained model=%s rows=%d accuracy=%.4f", training.model, manifest["rows"], metrics["accuracy"])
     ctx.outputs["metrics"] = metrics
     ctx.report("model", f"sklearn {training.model}")
-    ctx.report("accuracy", f"{metrics['accuracy']:.4f} on {metrics['test_rows']} held-out rows")
+    held_out = f"the {metrics['evaluated_on']} split" if "evaluated_on" in metrics else "held-out rows"
+    ctx.report("accuracy", f"{metrics['accuracy']:.4f} on {metrics['test_rows']} {held_out}")

@@ -60,3 +60,29 @@ def fit_and_score(model: str, params: dict[str, Any], X: np.ndarray, y: np.ndarr
     accuracy = float((estimator.predict(X[test]) == y[test]).mean())
     metrics = {"accuracy": accuracy, "train_rows": int(len(train)), "test_rows": int(len(test))}
     return estimator, metrics
+
+
+def load_split(uri: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """All rows of one split of a published dataset as (X, y), read through the feeder."""
+    from h3spark.feed import DataIterator
+
+    batches = list(DataIterator(uri, split=split, batch_size=8192, prefetch=0))
+    X = np.concatenate([batch.features for batch in batches])
+    return X.reshape(len(X), -1).astype(np.float32, copy=False), np.concatenate([batch.labels for batch in batches])
+
+
+def train_on_dataset(uri: str, splits: dict, model: str, params: dict[str, Any], holdout_fraction: float, seed: int):
+    """Fit on the dataset's train split and score on its test (or validation) split; a
+    dataset without splits gets a seeded holdout. Returns (estimator, metrics)."""
+    evaluation = next((name for name in ("test", "validation") if name in splits), None)
+    if "train" not in splits or evaluation is None:
+        X, y = load_split(uri, "all" if "all" in splits else next(iter(splits)))
+        return fit_and_score(model, params, X, y, holdout_fraction, seed)
+    (X_train, y_train), (X_test, y_test) = load_split(uri, "train"), load_split(uri, evaluation)
+    estimator = build_estimator(model, params)
+    if "random_state" in estimator.get_params() and "random_state" not in params:
+        estimator.set_params(random_state=seed)
+    estimator.fit(X_train, y_train)
+    accuracy = float((estimator.predict(X_test) == y_test).mean())
+    return estimator, {"accuracy": accuracy, "train_rows": int(len(y_train)), "test_rows": int(len(y_test)),
+                       "evaluated_on": evaluation}

@@ -53,3 +53,4 @@ def test_quickstart_command_prints_a_computed_accuracy(tmp_path):
     assert match, done.stdout
     assert float(match.group(1)) > 0.9 and int(match.group(2)) == 449
     assert f"file://{tmp_path}/datasets/digits (1797 rows)" in done.stdout
+
