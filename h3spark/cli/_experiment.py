@@ -13,7 +13,7 @@ def register(subparsers, common) -> None:
 
 
 def _experiment(args) -> int:
-    from h3spark.tune import run_experiment
+    from h3spark.tune._from_config import require_success, run_experiment
     from h3spark.workflow import RunContext
 
     config = load_from_args(args)
@@ -24,9 +24,9 @@ def _experiment(args) -> int:
         if ctx.has_spark:
             ctx.spark.stop()
     print(result.leaderboard())
-    best = "no trial succeeded" if result.best_trial_id is None else (
-        f"trial {result.best_trial_id}: {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")
+    require_success(result)
+    best = (f"trial {result.best_trial_id}: {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")
     print_summary(f"h3spark experiment {config.name}: done", [
         ("experiment dir", result.experiment_dir), ("best", best), ("best logdir", str(result.best_logdir)),
         ("tensorboard", f"h3spark tensorboard {result.experiment_dir}")])
-    return 0 if result.best_trial_id is not None else 1
+    return 0

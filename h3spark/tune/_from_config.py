@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from h3spark.config import ExperimentModelConfig
-from h3spark.errors import ConfigError
+from h3spark.errors import ConfigError, TrialError
 from h3spark.storage import resolve_uri
 from h3spark.tune._api import run_search
 from h3spark.tune._models import TRAINERS
@@ -55,11 +55,23 @@ def run_experiment(config, workdir: str | Path, spark=None) -> ExperimentResult:
                       spark=spark, kafka=kafka)
 
 
+def require_success(result: ExperimentResult) -> None:
+    """Raise TrialError, naming the first failed trial and its error's tail, when no trial succeeded."""
+    if result.best_trial_id is not None:
+        return
+    failed = result.results[result.results["error"].notna()]
+    detail = "" if failed.empty else (f"\nfirst failure, trial {failed.iloc[0]['trial_id']}:\n"
+                                      + "\n".join(str(failed.iloc[0]["error"]).strip().splitlines()[-6:]))
+    raise TrialError(f"no trial of the experiment succeeded ({len(result.results)} trials; see "
+                     f"{result.experiment_dir}/results.json){detail}")
+
+
 def experiment_stage(ctx) -> None:
     """The workflow stage: run the search, keep the result, add the best trial to the summary."""
     result = run_experiment(ctx.config, ctx.workdir, ctx.spark)
     ctx.outputs["experiment"] = result
     print(result.leaderboard())
+    require_success(result)
     ctx.report("experiment", result.experiment_dir)
     best = "none succeeded" if result.best_trial_id is None else (
         f"trial {result.best_trial_id} {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")

@@ -73,7 +73,9 @@ def leaderboard(frame: pd.DataFrame, metric: str, direction: str, top: int = 10)
     column = f"metric_{metric}"
     if frame.empty:
         return "no trials"
-    done = frame[frame[column].notna()] if column in frame else frame.iloc[:0]
+    if column not in frame:
+        frame = frame.assign(**{column: float("nan")})
+    done = frame[frame[column].notna()]
     ranked = done.sort_values(column, ascending=direction == "min", kind="stable").head(top)
     params = [name for name in frame.columns if name.startswith("param_")]
     header = ["rank", "trial", metric, "status", "time_s"] + [name[6:] for name in params]
