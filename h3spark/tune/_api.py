@@ -69,7 +69,7 @@ def run_search(search: Search, train_fn: TrainFn, metric: str, direction: str, *
     experiment_dir = prepare_dir(resolve_uri(experiment_dir or f"{DEFAULT_EXPERIMENTS}/{name}"))
     experiment = Experiment(search, train_fn, metric=metric, direction=direction, experiment_dir=experiment_dir,
                             executor=_executor(executor, spark), parallelism=parallelism, timeout_s=timeout_s,
-                            stopping=_stopping(early_stopping), dataset_uri=dataset_uri, kafka=kafka)
+                            stopping=_stopping(early_stopping), dataset_uri=dataset_uri, kafka=_kafka_settings(kafka))
     return experiment.run()
 
 
@@ -85,6 +85,15 @@ def _check_options(train_fn, parallelism, timeout_s, executor) -> None:
         problems.append(f"The 'executor' parameter must be 'spark' or 'threads'. Got {executor!r} instead.")
     if problems:
         raise ConfigError("experiment", problems)
+
+
+def _kafka_settings(kafka: dict | None) -> dict | None:
+    if kafka is None:
+        return None
+    if not isinstance(kafka, dict) or not kafka.get("bootstrap_servers"):
+        raise ConfigError("experiment.kafka", [f"The 'kafka' parameter must be a dict with 'bootstrap_servers' (and an "
+                                               f"optional 'topic'). Got {kafka!r} instead."])
+    return {"topic": "h3spark-experiment-metrics", **kafka}
 
 
 def _executor(kind: str, spark):

@@ -121,6 +121,10 @@ class Dispatcher:
         self._on_started(trial, slot)
         return {"trial": {"trial_id": trial.trial_id, "params": trial.params, "generation": trial.generation}}
 
+    def answer_report(self, message: dict) -> bool:
+        """Record a report that came by another channel (Kafka); True means stop the trial."""
+        return self._report(message)
+
     def _report(self, message: dict) -> bool:
         self._on_report(message)
         score = message.get("score")

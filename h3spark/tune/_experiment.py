@@ -6,6 +6,7 @@ import logging
 import tempfile
 import threading
 import time
+import uuid
 from urllib.parse import urlsplit
 
 from h3spark.errors import ConfigError, JobFailedError
@@ -86,7 +87,8 @@ class Experiment:
         if self.kafka:
             from h3spark.tune._kafka import KafkaStopBridge
 
-            self._bridge = KafkaStopBridge(self.kafka, self._dispatcher)
+            setup["kafka"] = {**self.kafka, "run_id": uuid.uuid4().hex}
+            self._bridge = KafkaStopBridge(setup["kafka"], self._dispatcher)
         self.executor.start(slots, self.train_fn, setup)
         self._started = True
 
