@@ -49,18 +49,40 @@ class TrainingConfig(StrictModel):
         if "model" not in self.model_fields_set:
             self.model = "mlp"
         if self.model not in DISTRIBUTED_MODELS:
-            raise ValueError(f"model {self.model!r} is not available for engine {self.engine!r}; use one of {list(DISTRIBUTED_MODELS)}")
+            raise ValueError(f"The 'model' parameter must be one of {list(DISTRIBUTED_MODELS)} for engine {self.engine!r}. "
+                             f"Got {self.model!r} instead.")
         if self.engine == "mxnet":
             _check_mxnet(self)
-        if self.engine == "torch" and self.gpus and self.workers != self.gpus:
-            raise ValueError(f"the torch engine runs one process per GPU: set workers to {self.gpus} (gpus), not {self.workers}")
+        else:
+            _check_torch(self)
         return self
 
 
 def _check_mxnet(config: TrainingConfig) -> None:
     if config.kvstore in ("local", "device") and config.workers != 1:
-        raise ValueError(f"kvstore {config.kvstore!r} trains in one process: set workers to 1, or use dist_sync / dist_async")
+        raise ValueError(f"The 'workers' parameter must be 1 with kvstore {config.kvstore!r}, which trains in one process. "
+                         f"Got {config.workers} instead. Use kvstore dist_sync or dist_async for more workers.")
     if config.kvstore.startswith("dist") and config.servers < 1:
-        raise ValueError(f"kvstore {config.kvstore!r} needs at least 1 server: set servers to 1 or more")
+        raise ValueError(f"The 'servers' parameter must be an int in the range [1, inf) with kvstore {config.kvstore!r}. "
+                         f"Got {config.servers} instead.")
     if config.kvstore == "dist_async" and config.optimizer_on == "workers":
-        raise ValueError("dist_async updates on the servers (MXNet requires it): set optimizer_on to 'servers'")
+        raise ValueError("The 'optimizer_on' parameter must be 'servers' with kvstore 'dist_async' (MXNet updates on the "
+                         "servers there). Got 'workers' instead.")
+    if config.gpus:
+        raise ValueError(f"The 'gpus' parameter must be 0 with engine 'mxnet' (its CUDA wheels do not run on current GPUs). "
+                         f"Got {config.gpus} instead. Use engine 'torch' to train on GPUs.")
+
+
+TORCH_OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def _check_torch(config: TrainingConfig) -> None:
+    if config.gpus and config.workers != config.gpus:
+        raise ValueError(f"The 'workers' parameter must equal gpus ({config.gpus}) with engine 'torch', which runs one "
+                         f"process per GPU. Got {config.workers} instead.")
+    if config.optimizer.lower() not in TORCH_OPTIMIZERS:
+        raise ValueError(f"The 'optimizer' parameter must be one of {list(TORCH_OPTIMIZERS)} with engine 'torch'. "
+                         f"Got {config.optimizer!r} instead.")
+    if config.optimizer_on != "workers":
+        raise ValueError("The 'optimizer_on' parameter must be 'workers' with engine 'torch' (DDP has no parameter "
+                         f"servers). Got {config.optimizer_on!r} instead.")
