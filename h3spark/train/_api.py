@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
@@ -31,11 +32,14 @@ def launch(command: Sequence[str], num_workers: int, num_servers: int = 1, kind:
     return _run(spec, launcher, spark, start_timeout_s, printer)
 
 
-def distributed(train_fn: Callable[..., Any], num_workers: int = 2, num_servers: int = 1, kvstore: str = "dist_sync",
+def distributed(train_fn: Callable[..., Any] | str, num_workers: int = 2, num_servers: int = 1, kvstore: str = "dist_sync",
                 args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, launcher: str = "spark", spark=None,
                 env: dict[str, str] | None = None, echo: bool = True, start_timeout_s: float = 30.0,
                 framework: str = "mxnet") -> list:
     """Run ``train_fn(*args, **kwargs)`` on every worker; return each worker's (JSON) return value.
+
+    ``train_fn`` is a callable or ``"module:function"`` (imported in the workers only, so the
+    driver need not have the framework; its args then travel as JSON).
 
     Workers see ``H3SPARK_KVSTORE`` (the ``kvstore`` to create) and ``H3SPARK_TASK``. With
     ``framework="torch"`` they get torch's env:// variables instead (MASTER_ADDR, RANK, ...).
@@ -72,6 +76,11 @@ def _check_counts(num_workers: int, num_servers: int, kind: str) -> None:
 
 
 def _serialise(train_fn, args, kwargs) -> bytes:
+    """JSON naming the function when it is h3spark's own (the engines: no pickle, no cloudpickle
+    needed in the worker's environment), else cloudpickle of the function and its arguments."""
+    by_name = _json_payload(train_fn, args, kwargs)
+    if by_name is not None:
+        return by_name
     import cloudpickle
 
     module = sys.modules.get(getattr(train_fn, "__module__", "") or "")
@@ -84,6 +93,24 @@ def _serialise(train_fn, args, kwargs) -> bytes:
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
+
+
+def _json_payload(train_fn, args, kwargs) -> bytes | None:
+    if isinstance(train_fn, str):
+        if train_fn.count(":") != 1:
+            raise UsageError(f"The 'train_fn' parameter of distributed must be a callable or 'module:function'. Got {train_fn!r} instead.")
+        function = train_fn
+    else:
+        module, name = getattr(train_fn, "__module__", "") or "", getattr(train_fn, "__qualname__", "")
+        if not module.startswith("h3spark.") or "." in name or "<" in name:
+            return None
+        function = f"{module}:{name}"
+    try:
+        return json.dumps({"function": function, "args": list(args), "kwargs": dict(kwargs or {})}).encode()
+    except TypeError:
+        if isinstance(train_fn, str):
+            raise UsageError(f"distributed({train_fn!r}, ...) sends its args as JSON; they must be JSON-serialisable.") from None
+        return None
 
 
 def _run(spec: LaunchSpec, launcher: str, spark, start_timeout_s: float, printer) -> list:

@@ -1,6 +1,7 @@
 """``python -m h3spark.train._child FN_PATH RESULT_PATH``: run a train_fn in a worker child.
 
-FN_PATH holds the cloudpickled ``(train_fn, args, kwargs)`` that the launch task wrote
+FN_PATH holds the call that the launch task wrote: JSON naming one of h3spark's engine
+functions, or the cloudpickled ``(train_fn, args, kwargs)`` of a user's function, which it wrote
 itself (mode 0600, private temp dir); the return value is written as JSON, so results
 travel back to the driver without pickle.
 """
@@ -13,10 +14,8 @@ import sys
 
 def main(argv: list[str]) -> int:
     fn_path, result_path = argv
-    import cloudpickle
-
     with open(fn_path, "rb") as handle:
-        train_fn, args, kwargs = cloudpickle.loads(handle.read())
+        train_fn, args, kwargs = _load_call(handle.read())
     result = train_fn(*args, **kwargs)
     try:
         text = json.dumps(result)
@@ -27,6 +26,19 @@ def main(argv: list[str]) -> int:
         handle.write(text)
     sys.stdout.flush()
     return 0
+
+
+def _load_call(payload: bytes):
+    """JSON ``{"function": "module:name", "args", "kwargs"}`` for h3spark's engines, else cloudpickle."""
+    if payload[:1] == b"{":
+        import importlib
+
+        call = json.loads(payload)
+        module, name = call["function"].split(":", 1)
+        return getattr(importlib.import_module(module), name), call["args"], call["kwargs"]
+    import cloudpickle
+
+    return cloudpickle.loads(payload)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def ps_env(role: str, root_uri: str, root_port: int, num_workers: int, num_serve
     return env
 
 
-def torch_env(rank: int, world_size: int, master_addr: str, master_port: int, local_rank: int = 0) -> dict[str, str]:
+def torch_env(rank: int, world_size: int, master_addr: str, master_port: int, local_rank: int = 0,
+              local_world_size: int = 1) -> dict[str, str]:
     """The variables torch.distributed's env:// rendezvous reads (as torchrun sets them)."""
     return {
         "MASTER_ADDR": master_addr,
@@ -53,7 +54,7 @@ def torch_env(rank: int, world_size: int, master_addr: str, master_port: int, lo
         "RANK": str(rank),
         "WORLD_SIZE": str(world_size),
         "LOCAL_RANK": str(local_rank),
-        "LOCAL_WORLD_SIZE": "1",
+        "LOCAL_WORLD_SIZE": str(local_world_size),
     }
 
 

@@ -13,7 +13,7 @@ from h3spark.train._api import distributed
 logger = logging.getLogger(__name__)
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
-_ENGINE_FUNCTIONS = {"mxnet": "h3spark.train.engines.mxnet"}
+_ENGINE_MODULES = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.train.engines.torch"}
 
 
 def worker_settings(config, workdir: Path, resume: bool, dataset_uri: str | None = None) -> dict:
@@ -31,10 +31,7 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
                       echo: bool = True, dataset_uri: str | None = None) -> tuple[list[tuple[str, str]], list]:
     """Train the config's distributed engine; return (summary rows, every worker's result)."""
     training = config.training
-    if training is not None and training.engine == "torch":
-        raise UsageError("engine 'torch' is not available yet in h3spark train; run a torch.distributed script with "
-                         "'h3spark launch --kind torch -n N -- python script.py' (it gets MASTER_ADDR, RANK, WORLD_SIZE).")
-    if training is None or training.engine not in _ENGINE_FUNCTIONS:
+    if training is None or training.engine not in _ENGINE_MODULES:
         raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
                          "(engine sklearn runs with 'h3spark run CONFIG').")
     settings = worker_settings(config, Path(workdir), resume, dataset_uri)
@@ -51,9 +48,9 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
 
 
 def _launch(training, settings: dict, spark, env, echo: bool) -> list:
-    import importlib
-
-    train_fn = importlib.import_module(_ENGINE_FUNCTIONS[training.engine]).train_worker
+    # Only the function's name travels: the driver needs neither torch nor mxnet, and the workers
+    # (H3SPARK_WORKER_PYTHON may name another interpreter for them) import the engine.
+    train_fn = f"{_ENGINE_MODULES[training.engine]}:train_worker"
     if training.engine == "torch":
         return distributed(train_fn, num_workers=training.workers, framework="torch", args=(settings,),
                            launcher=training.launcher, spark=spark, env=env, echo=echo)
@@ -64,7 +61,11 @@ def _launch(training, settings: dict, spark, env, echo: bool) -> list:
 def _summary(training, settings: dict, results: list) -> list[tuple[str, str]]:
     lead = next((r for r in results if r.get("rank") == 0), results[0])
     total_rate = sum(r["samples_per_s"] for r in results)
-    rows = [("engine", f"{training.engine} kvstore={training.kvstore} workers={training.workers} servers={training.servers}"),
+    if training.engine == "torch":
+        setup = f"torch {'nccl' if training.gpus else 'gloo'} workers={training.workers} gpus={training.gpus}"
+    else:
+        setup = f"mxnet kvstore={training.kvstore} workers={training.workers} servers={training.servers}"
+    rows = [("engine", setup),
             ("steps", str(lead["steps"])),
             ("throughput", f"{total_rate:,.0f} samples/s ({len(results)} workers)"),
             ("final loss", f"{lead['loss']:.4f}")]

@@ -25,6 +25,7 @@ PORT_ATTEMPTS = 5
 SCHEDULER_READY_S = 60.0
 # Roles that are not the user's script only need to import mxnet to run their loop.
 PS_ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]
+WORKER_PYTHON_ENV = "H3SPARK_WORKER_PYTHON"
 
 
 @dataclass
@@ -71,13 +72,15 @@ def _forward(channel):
 
 def _agree_on_root(spec, task, host, all_gather, procs, on_line) -> dict:
     """Task 0 picks the rendezvous port (starting the scheduler for ps); all tasks learn it."""
-    mine = {}
+    mine = {"host": host}
     if task == 0 and spec.kind == "ps":
         mine = _start_scheduler(spec, host, procs, on_line)
     elif task == 0 and spec.kind == "torch":
         mine = {"host": host, "port": free_port(host if host != "localhost" else "127.0.0.1")}
     gathered = [json.loads(item) for item in all_gather(json.dumps(mine))]
-    return gathered[0]
+    hosts = [item["host"] for item in gathered]
+    # LOCAL_RANK picks a GPU: the tasks on one host count 0, 1, ... in task order.
+    return {**gathered[0], "local_rank": hosts[:task].count(host), "local_world_size": hosts.count(host)}
 
 
 def _start_scheduler(spec, host, procs, on_line) -> dict:
@@ -109,7 +112,7 @@ def _wait_listening(scheduler, host: str, port: int) -> bool:
 def _start_helpers(spec, task, host, root, procs, on_line) -> dict[str, str]:
     """Start this task's servers (ps); return the environment of its worker."""
     if spec.kind == "torch":
-        return torch_env(task, spec.num_workers, root["host"], root["port"])
+        return torch_env(task, spec.num_workers, root["host"], root["port"], root["local_rank"], root["local_world_size"])
     if spec.kind != "ps":
         return {}
     plan = plan_roles(task, spec.num_workers, spec.num_servers)
@@ -128,7 +131,13 @@ def _worker_command(spec, tmp: str) -> tuple[list[str], str | None]:
     with open(os.open(fn_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
         handle.write(spec.payload)
     result_path = os.path.join(tmp, "result.json")
-    return [sys.executable, "-m", "h3spark.train._child", fn_path, result_path], result_path
+    return [worker_python(spec.env), "-m", "h3spark.train._child", fn_path, result_path], result_path
+
+
+def worker_python(env: dict[str, str]) -> str:
+    """The interpreter of a train_fn's worker child: ``H3SPARK_WORKER_PYTHON`` (e.g. a venv with
+    torch beside a Spark venv without it), else the task's own."""
+    return env.get(WORKER_PYTHON_ENV) or os.environ.get(WORKER_PYTHON_ENV) or sys.executable
 
 
 def _exit_on_error_hook(spec) -> dict[str, str]:

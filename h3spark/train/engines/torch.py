@@ -1,0 +1,238 @@
+"""The PyTorch engine: DistributedDataParallel over NCCL (GPUs) or gloo (CPU).
+
+``train_worker(settings)`` runs in every worker process of a torch launch (see
+``h3spark.train.distributed(..., framework="torch")``): one process per GPU, with
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` from the
+launcher (a Spark barrier stage, or local processes without Spark or Java). Each rank
+reads its own even shard through ``h3spark.feed.DataIterator`` + ``TorchBatches``; rank 0
+writes TensorBoard scalars and checkpoints.
+
+DDP keeps every rank's parameters and optimizer state identical (gradients are
+averaged before each step), so rank 0's checkpoint (model + optimizer slots, as
+safetensors or .npz, never pickle) is the whole state, and a resume restores it on
+every rank before wrapping the model in DDP.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+
+from h3spark.errors import DataError, UsageError, missing_dependency
+
+logger = logging.getLogger(__name__)
+
+try:
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise missing_dependency("torch", "the PyTorch training engine", extra="torch") from error
+
+from h3spark.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from h3spark.train.engines._torch_state import (  # noqa: E402
+    TENSOR_SUFFIXES,
+    bytes_to_tensors,
+    optimizer_from_parts,
+    optimizer_to_parts,
+    tensor_file_name,
+    tensors_to_bytes,
+)
+
+FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"  # fault injection for failure/resume tests
+LOG_EVERY_STEPS = 10
+RENDEZVOUS_TIMEOUT_S = 120
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def build_mlp(in_features: int, hidden: list[int], classes: int, seed: int) -> nn.Module:
+    """Linear+ReLU layers then ``classes`` logits, initialised from ``seed`` (the same on every rank)."""
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for units in hidden:
+        layers += [nn.Linear(in_features, units), nn.ReLU()]
+        in_features = units
+    layers.append(nn.Linear(in_features, classes))
+    return nn.Sequential(*layers)
+
+
+def make_optimizer(params, settings: dict) -> torch.optim.Optimizer:
+    name, extra = settings["optimizer"].lower(), dict(settings.get("optimizer_params") or {})
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"], **extra)
+    if name in ("adam", "adamw"):
+        return getattr(torch.optim, "Adam" if name == "adam" else "AdamW")(params, lr=settings["lr"], **extra)
+    raise UsageError(f"The 'optimizer' parameter of the torch engine must be one of {', '.join(OPTIMIZERS)}. "
+                     f"Got {settings['optimizer']!r} instead.")
+
+
+def select_device(gpus: int, local_rank: int) -> tuple[torch.device, str]:
+    """``(device, backend)``: cuda + nccl when GPUs were asked for, else cpu + gloo."""
+    if not gpus:
+        return torch.device("cpu"), "gloo"
+    if not torch.cuda.is_available():
+        raise UsageError(f"training.gpus is {gpus} but torch sees no CUDA device on this host; "
+                         "set gpus to 0 to train on CPU with gloo.")
+    index = local_rank % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index), "nccl"
+
+
+def train_worker(settings: dict) -> dict:
+    """Train on this rank's shard with DDP; return a JSON summary (rank 0 adds checkpoint and accuracy)."""
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    device, backend = select_device(int(settings.get("gpus") or 0), int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=RENDEZVOUS_TIMEOUT_S))
+    try:
+        return _train(settings, rank, world_size, device)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(settings: dict, rank: int, world_size: int, device: torch.device) -> dict:
+    data = _open_shard(settings, rank, world_size)
+    params = settings.get("params") or {}
+    in_features = int(torch.tensor(data.feature_shape).prod())
+    model = build_mlp(in_features, list(params.get("hidden", [256])), int(params.get("classes", 10)), settings["seed"]).to(device)
+    optimizer = make_optimizer(model.parameters(), settings)
+    state = _TrainState(rank, world_size, settings)
+    state.resume(model, optimizer, device)
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    result = _loop(ddp, optimizer, data, state, device)
+    if rank == 0:
+        result["checkpoint"] = state.checkpoint(model, optimizer, final=True)
+        result["val_accuracy"] = _validate(model, settings, device)
+    return result
+
+
+def _open_shard(settings: dict, rank: int, world_size: int):
+    from h3spark.feed import DataIterator
+
+    return DataIterator(settings["dataset_uri"], settings.get("train_split"), batch_size=settings["batch_size"],
+                        shuffle=True, seed=settings["seed"], rank=rank, num_workers=world_size, drop_last=True,
+                        prefetch=int(settings.get("prefetch", 4)))
+
+
+class _TrainState:
+    """Step counting, resume, TensorBoard and checkpoints (the last two on rank 0 only)."""
+
+    def __init__(self, rank: int, world_size: int, settings: dict):
+        self.rank, self.world_size, self.settings = rank, world_size, settings
+        self.step = 0
+        self.interval = settings["checkpoint_interval"]
+        self.writer = _summary_writer(settings["log_dir"]) if rank == 0 and settings.get("log_dir") else None
+        self.fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0"))
+
+    def resume(self, model: nn.Module, optimizer, device: torch.device) -> None:
+        uri = latest_checkpoint(self.settings["checkpoint_uri"]) if self.settings.get("resume") else None
+        if uri is None:
+            return
+        names = tuple(stem + suffix for stem in ("model", "optimizer") for suffix in TENSOR_SUFFIXES)
+        meta, files = load_checkpoint(uri, names)
+        if meta.get("engine") != "torch":
+            raise UsageError(f"{uri} was written by engine {meta.get('engine', 'mxnet')!r}, not torch; "
+                             "point training.checkpoint_uri elsewhere or resume with that engine.")
+        model.load_state_dict(_tensors(files, "model"))
+        slots = {key: value.to(device) for key, value in _tensors(files, "optimizer").items()}
+        optimizer.load_state_dict(optimizer_from_parts(slots, meta["optimizer"]))
+        self.step = int(meta["step"])
+        logger.info("resumed from %s step=%d rank=%d", uri, self.step, self.rank)
+
+    def after_step(self, model, optimizer, loss) -> None:
+        self.step += 1
+        if self.fail_at and self.step == self.fail_at and self.rank == self.world_size - 1:
+            raise RuntimeError(f"{FAIL_AT_STEP_ENV}={self.fail_at}: failing on purpose at step {self.step}")
+        if self.writer is not None and self.step % LOG_EVERY_STEPS == 0:
+            self.writer.add_scalar("train/loss", float(loss), self.step)
+        if self.rank == 0 and self.interval and self.step % self.interval == 0:
+            self.checkpoint(model, optimizer)
+
+    def checkpoint(self, model: nn.Module, optimizer, final: bool = False) -> str | None:
+        if self.rank != 0:
+            return None
+        slots, structure = optimizer_to_parts(optimizer)
+        files = {tensor_file_name("model"): tensors_to_bytes(model.state_dict()),
+                 tensor_file_name("optimizer"): tensors_to_bytes(slots)}
+        meta = {"engine": "torch", "optimizer_state": True, "optimizer": json.loads(json.dumps(structure)),
+                "final": final, "num_workers": self.world_size, "optimizer_name": self.settings["optimizer"]}
+        return save_checkpoint(self.settings["checkpoint_uri"], self.step, files, meta)
+
+
+def _tensors(files: dict[str, bytes], stem: str) -> dict[str, torch.Tensor]:
+    for suffix in TENSOR_SUFFIXES:
+        if stem + suffix in files:
+            return bytes_to_tensors(stem + suffix, files[stem + suffix])
+    raise DataError(f"the checkpoint has no {stem}{'/'.join(TENSOR_SUFFIXES)} file; it is incomplete.")
+
+
+def _summary_writer(log_dir: str):
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(log_dir)
+
+
+def _loop(ddp, optimizer, data, state: _TrainState, device: torch.device) -> dict:
+    from h3spark.feed import TorchBatches
+
+    loss_fn = nn.CrossEntropyLoss()
+    per_epoch = data.batches_per_epoch
+    started, samples, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
+    for epoch in range(state.step // per_epoch, state.settings["epochs"]):
+        skip = state.step - epoch * per_epoch  # batches of this epoch done before the resume
+        batches = TorchBatches(_EpochSource(data, epoch), device=device, non_blocking=device.type == "cuda")
+        for index, (features, labels) in enumerate(batches):
+            if index < skip:
+                continue
+            loss = _step(ddp, optimizer, loss_fn, features, labels)
+            samples += len(labels)
+            state.after_step(ddp.module, optimizer, loss)
+    loss_value = float(loss)  # the one device sync of the loop
+    seconds = time.perf_counter() - started
+    if state.writer is not None:
+        state.writer.add_scalar("train/samples_per_s", samples / max(seconds, 1e-9), state.step)
+        state.writer.close()
+    return {"rank": state.rank, "num_workers": state.world_size, "steps": state.step, "samples": samples,
+            "seconds": round(seconds, 3), "samples_per_s": round(samples / max(seconds, 1e-9), 1), "loss": loss_value,
+            "device": str(device)}
+
+
+class _EpochSource:
+    """One epoch of a DataIterator as an iterable, for TorchBatches."""
+
+    def __init__(self, data, epoch: int):
+        self.data, self.epoch = data, epoch
+
+    def __len__(self) -> int:
+        return self.data.batches_per_epoch
+
+    def __iter__(self):
+        return self.data.iter_epoch(self.epoch)
+
+
+def _step(ddp, optimizer, loss_fn, features, labels):
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(ddp(features.reshape(features.shape[0], -1)), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, settings: dict, device: torch.device) -> float | None:
+    split = settings.get("validation_split")
+    if not split:
+        return None
+    from h3spark.feed import DataIterator, TorchBatches
+
+    model.eval()
+    correct = total = 0
+    for features, labels in TorchBatches(DataIterator(settings["dataset_uri"], split, batch_size=1024), device=device):
+        correct += int((model(features.reshape(features.shape[0], -1)).argmax(dim=1) == labels).sum())
+        total += len(labels)
+    if total == 0:
+        raise DataError(f"validation split {split!r} of {settings['dataset_uri']} is empty.")
+    return round(correct / total, 4)

@@ -1,0 +1,95 @@
+"""The torch engine with gloo on 2 CPU processes: local launch (no Spark, as on the GPU machine),
+the Spark barrier launch, failure + resume to identical weights, and a plain DDP script under launch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from h3spark.config import H3SparkConfig
+from h3spark.train import latest_checkpoint, train_from_config
+
+ROOT = Path(__file__).resolve().parents[3]
+TRAINING = {"engine": "torch", "workers": 2, "epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "seed": 3,
+            "checkpoint_interval": 8, "validation_split": "test", "params": {"hidden": [32], "classes": 4}}
+
+
+def write_config(path: Path, dataset_uri: str, name: str, **training) -> Path:
+    path.write_text(json.dumps({"name": name, "dataset": {"uri": dataset_uri}, "training": {**TRAINING, **training}}))
+    return path
+
+
+def h3spark_cli(python: str, *args: str, env: dict | None = None, timeout_s: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-m", "h3spark.cli._main", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=timeout_s)
+
+
+def read_tensors(checkpoint_uri: str) -> dict[str, np.ndarray]:
+    """The model tensors of a torch checkpoint, read with numpy only (this venv may lack torch)."""
+    folder = Path(checkpoint_uri[len("file://"):])
+    if (folder / "model.npz").exists():
+        with np.load(folder / "model.npz", allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    data = (folder / "model.safetensors").read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header, body = json.loads(data[8:8 + size]), data[8 + size:]
+    dtypes = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
+    return {name: np.frombuffer(body[info["data_offsets"][0]:info["data_offsets"][1]], dtypes[info["dtype"]]).reshape(info["shape"])
+            for name, info in header.items() if name != "__metadata__"}
+
+
+def test_local_launch_trains_then_a_failed_run_resumes_to_the_same_weights(torch_python, blobs, tmp_path):
+    workdir = str(tmp_path / "work")
+    straight = h3spark_cli(torch_python, "train", str(write_config(tmp_path / "straight.json", blobs, "straight", launcher="local")),
+                           "--workdir", workdir)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert "torch gloo workers=2 gpus=0" in straight.stdout
+    accuracy = float(straight.stdout.split("validation accuracy", 1)[1].split()[0])
+    assert accuracy > 0.9, straight.stdout
+    root = Path(workdir, "checkpoints", "straight")
+    assert sorted(os.listdir(root)) == [f"step-{s:08d}" for s in (8, 16, 24, 32)]
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(Path(workdir, "logs", "straight")))
+
+    broken = write_config(tmp_path / "broken.json", blobs, "broken", launcher="local")
+    failed = h3spark_cli(torch_python, "train", str(broken), "--workdir", workdir, env={"H3SPARK_FAIL_AT_STEP": "13"})
+    assert failed.returncode != 0
+    assert "worker 1" in failed.stderr and "failing on purpose at step 13" in failed.stderr, failed.stderr[-3000:]
+    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("step-00000008")
+    resumed = h3spark_cli(torch_python, "train", str(broken), "--workdir", workdir, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = read_tensors(latest_checkpoint(f"file://{root}"))
+    got = read_tensors(latest_checkpoint(f"file://{workdir}/checkpoints/broken"))
+    meta = json.loads(Path(workdir, "checkpoints", "broken", "step-00000032", "checkpoint.json").read_text())
+    assert meta["engine"] == "torch" and meta["optimizer"]["param_groups"][0]["momentum"] == 0.9
+    assert expected.keys() == got.keys() and expected
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_spark_barrier_launch_trains_with_gloo(spark, torch_python, blobs, workdir):
+    config = H3SparkConfig(name="barrier", dataset={"uri": blobs}, training=TRAINING)
+    summary, results = train_from_config(config, workdir, spark=spark, echo=False,
+                                         env={"H3SPARK_WORKER_PYTHON": torch_python})
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert {r["steps"] for r in results} == {2 * 1024 // 64}  # even shards: 16 batches per epoch each
+    assert {r["device"] for r in results} == {"cpu"}
+    lead = next(r for r in results if r["rank"] == 0)
+    assert lead["val_accuracy"] > 0.9
+    assert dict(summary)["engine"] == "torch gloo workers=2 gpus=0"
+    assert read_tensors(lead["checkpoint"])  # model tensors readable without pickle
+
+
+def test_cli_launch_kind_torch_local_runs_a_plain_ddp_script(torch_python):
+    done = h3spark_cli(torch_python, "launch", "--kind", "torch", "--local", "-n", "2", "--",
+                       torch_python, str(ROOT / "examples" / "torch_ddp_mlp.py"), "--rows", "4096", "--epochs", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line.split("RESULT ", 1)[1]) for line in done.stdout.splitlines() if "RESULT " in line]
+    assert len(results) == 1 and results[0]["world_size"] == 2
+    assert results[0]["accuracy"] > 0.9
+    assert "h3spark launch: 2 workers finished" in done.stdout
