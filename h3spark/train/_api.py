@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from typing import Any, Callable, Sequence
@@ -114,7 +115,8 @@ def _json_payload(train_fn, args, kwargs) -> bytes | None:
 
 
 def _run(spec: LaunchSpec, launcher: str, spark, start_timeout_s: float, printer) -> list:
-    spec.env.setdefault("H3SPARK_LAUNCH_ID", uuid.uuid4().hex)  # finds a launch's processes in the process table
+    # Finds a launch's processes in the process table; a caller may choose it through the environment.
+    spec.env.setdefault("H3SPARK_LAUNCH_ID", os.environ.get("H3SPARK_LAUNCH_ID") or uuid.uuid4().hex)
     if launcher not in LAUNCHERS:
         raise UsageError(f"The 'launcher' parameter must be one of {', '.join(LAUNCHERS)}. Got {launcher!r} instead.")
     logger.info("launch kind=%s workers=%d servers=%d launcher=%s", spec.kind, spec.num_workers, spec.num_servers, launcher)
