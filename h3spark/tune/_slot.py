@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 import traceback
 
@@ -79,7 +80,8 @@ def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) ->
     """Run one trial in a forked child; return its JSON record (failed, timeout, ... included)."""
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_trial_main, args=(writer, slot, trial, train_fn, setup, gpus), daemon=True)
+    process = context.Process(target=_trial_main, args=(writer, slot, trial, train_fn, setup, gpus, os.getpid()),
+                               daemon=True)
     process.start()
     writer.close()
     timeout_s = setup.get("timeout_s")
@@ -115,8 +117,21 @@ def _crashed(process, slot: int, trial: dict) -> dict:
             "error": f"the trial process exited with code {process.exitcode} before returning a result"}
 
 
-def _trial_main(writer, slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this trial when its slot dies (a cancelled Spark task), so no trial is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _trial_main(writer, slot: int, trial: dict, train_fn, setup: dict, gpus: list[str], parent_pid: int) -> None:
     started_at = time.time()
+    _die_with_parent(parent_pid)
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     record = {"trial_id": trial["trial_id"], "slot": slot, "started_at": started_at, "gpus": gpus}
