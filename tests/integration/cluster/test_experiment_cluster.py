@@ -17,3 +17,15 @@ def test_experiment_runs_on_the_standalone_cluster_without_task_retries(spark_cl
     events = [json.loads(line) for line in (exp / "trials.jsonl").read_text().splitlines()]
     assert sorted(e["trial_id"] for e in events if e["event"] == "started") == [0, 1, 2, 3]  # no Spark retries
     assert json.loads((exp / "best.json").read_text())["best"]["metric_accuracy"] > 0.85
+
+
+def test_experiment_job_resumes_and_extends_on_the_cluster(spark_cluster, spark_submit, tmp_path):
+    first = spark_submit(spark_cluster, "jobs/run.py", "--config", "conf/experiment_example.yaml", "--workdir", str(tmp_path),
+                         "--set", "experiment.space.C=[0.1]")
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = spark_submit(spark_cluster, "jobs/experiment.py", "--config", "conf/experiment_example.yaml",
+                         "--workdir", str(tmp_path), "--set", "experiment.space.C=[0.1, 1.0]")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "trials: 2 completed" in again.stdout
+    log = (tmp_path / "experiments" / "experiment_example" / "trials.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["trial_id"] for line in log if json.loads(line)["event"] == "started") == [0, 1]
