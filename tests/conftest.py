@@ -33,20 +33,30 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def spark():
-    """A local[2] SparkSession shared by every integration test."""
-    require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
+_SPARK_CONF = {
+    "spark.ui.enabled": False,
+    "spark.sql.shuffle.partitions": 4,
+    "spark.default.parallelism": 2,
+}
+
+
+@pytest.fixture
+def spark(_spark_session_owner):
+    """A local[2] SparkSession shared by the integration tests. A test that stops the
+    active session (or replaces it with its own) does not break the ones after it."""
     from h3spark.config import SparkConfig
     from h3spark.spark import get_spark
 
-    session = get_spark(SparkConfig(master="local[2]", app_name="h3spark-tests", conf={
-        "spark.ui.enabled": False,
-        "spark.sql.shuffle.partitions": 4,
-        "spark.default.parallelism": 2,
-    }))
-    yield session
-    session.stop()
+    return get_spark(SparkConfig(master="local[2]", app_name="h3spark-tests", conf=_SPARK_CONF))
+
+
+@pytest.fixture(scope="session")
+def _spark_session_owner():
+    require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
+    yield
+    from h3spark.spark import stop_spark
+
+    stop_spark()
 
 
 @pytest.fixture
