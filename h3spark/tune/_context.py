@@ -64,7 +64,7 @@ class TrialContext:
     def start(self) -> None:
         """Open the writer and write the HParams session start, visible before training begins."""
         self.writer = summary_writer(self.logdir)
-        write_session_start(self.writer, self.params)
+        write_session_start(self.writer, self.params, wait=self._sync is not None)
         if self._sync:
             self._sync.sync()
 

@@ -17,6 +17,7 @@ from h3spark.storage import filesystem_for, join_uri
 
 logger = logging.getLogger(__name__)
 
+FLUSH_S = 0.2
 _STATUS = {"completed": "STATUS_SUCCESS", "stopped": "STATUS_SUCCESS", "running": "STATUS_RUNNING"}
 
 
@@ -26,16 +27,27 @@ def summary_writer(logdir: str):
         from tensorboardX import SummaryWriter
     except ImportError:
         raise missing_dependency("tensorboardX", "Writing TensorBoard logs") from None
-    return SummaryWriter(logdir=logdir, flush_secs=5)
+    # tensorboardX queues events to a thread that writes them to disk every flush_secs (its
+    # flush() does not drain that queue), so a short period makes running trials visible.
+    return SummaryWriter(logdir=logdir, flush_secs=FLUSH_S)
 
 
-def write_session_start(writer, params: dict) -> None:
-    """The HParams session start (this trial's hyperparameter values), flushed at once."""
+def events_bytes(logdir: str) -> int:
+    """Bytes in the event files directly in ``logdir``."""
+    return sum(entry.stat().st_size for entry in os.scandir(logdir) if "tfevents" in entry.name)
+
+
+def write_session_start(writer, params: dict, wait: bool = False) -> None:
+    """The HParams session start (this trial's hyperparameter values); on disk within FLUSH_S,
+    or before returning with ``wait`` (used before copying a logdir to remote storage)."""
     from tensorboardX.summary import hparams
 
     _, start, _ = hparams(dict(params), {})
+    before = events_bytes(writer.logdir)
     writer._get_file_writer().add_summary(start)
-    writer.flush()
+    deadline = time.monotonic() + 10 * FLUSH_S
+    while wait and events_bytes(writer.logdir) <= before and time.monotonic() < deadline:
+        time.sleep(FLUSH_S / 10)
 
 
 def write_session_end(writer, status: str) -> None:

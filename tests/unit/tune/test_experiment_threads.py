@@ -50,11 +50,11 @@ def test_hparams_are_readable_by_tensorboard_while_the_trial_runs(tmp_path):
     runner.start()
     logdir = tmp_path / "exp" / "trials" / tune.trial_dirname(0, {"lr": 0.01, "act": "relu"})
     try:
-        deadline, tags = time.monotonic() + 10, []
+        deadline, tags = time.monotonic() + 10, {}
         while metadata.SESSION_START_INFO_TAG not in tags and time.monotonic() < deadline:
             time.sleep(0.02)
             accumulator = EventAccumulator(str(logdir)).Reload() if logdir.exists() else None
-            tags = accumulator.Tags()["tensors"] if accumulator else []
+            tags = accumulator.summary_metadata if accumulator else {}
         content = accumulator.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
         start = metadata.parse_session_start_info_plugin_data(content)
         assert start.hparams["lr"].number_value == 0.01 and start.hparams["act"].string_value == "relu"
@@ -129,3 +129,19 @@ def test_experiment_section_is_validated_with_lines(tmp_path):
     config_file.write_text("name: e\nexperiment:\n  search: evolution\n  space: {x: [1, 2]}\n  population: 5\n")
     with pytest.raises(ConfigError, match="search 'evolution' needs generations; add experiment.generations"):
         load_config(config_file)
+
+
+def test_evolution_extends_with_more_generations_without_rerunning(tmp_path):
+    def fn(params, ctx):
+        return {"accuracy": -((params["x"] - 0.7) ** 2)}
+
+    space = {"x": tune.Float(0, 1)}
+    first = tune.differential_evolution(fn, space, generations=2, population=4, seed=1, executor="threads",
+                                        experiment_dir=str(tmp_path))
+    more = tune.differential_evolution(fn, space, generations=3, population=4, seed=1, executor="threads",
+                                       experiment_dir=str(tmp_path))
+    events = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    assert sorted(event["trial_id"] for event in events if event["event"] == "started") == list(range(12))
+    assert more.results["generation"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert more.results["param_x"].tolist()[:8] == first.results["param_x"].tolist()
+    assert more.best_metrics["accuracy"] >= first.best_metrics["accuracy"]
