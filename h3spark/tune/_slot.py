@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 
@@ -94,10 +95,19 @@ def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) ->
         record = None
     finally:
         reader.close()
-    process.join(_KILL_GRACE_S)
     if record is None:
-        record = _crashed(process, slot, trial)
+        process.join(_KILL_GRACE_S)
+        return _crashed(process, slot, trial)
+    # The result is in: let the process exit in the background, so the slot asks for its next trial now.
+    threading.Thread(target=_reap, args=(process,), daemon=True).start()
     return record
+
+
+def _reap(process) -> None:
+    process.join(_KILL_GRACE_S)
+    if process.is_alive():  # e.g. a non-daemon thread left running by train_fn
+        process.kill()
+        process.join()
 
 
 def _killed(process, slot: int, trial: dict, timeout_s: float) -> dict:
