@@ -9,6 +9,7 @@ from pathlib import Path
 from h3spark.errors import UsageError
 from h3spark.storage import join_uri, require_published, resolve_uri
 from h3spark.train._api import distributed
+from h3spark.train._task import WORKER_PYTHON_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
     # One math thread per process: reproducible sums (resume == uninterrupted) and no oversubscription
     # when several roles share a host's cores. A value set in the environment wins.
     env = {**{key: "1" for key in _THREAD_VARIABLES if key not in os.environ}, **(env or {})}
+    if WORKER_PYTHON_ENV in os.environ:  # the driver's choice reaches the tasks, whose environment is Spark's
+        env.setdefault(WORKER_PYTHON_ENV, os.environ[WORKER_PYTHON_ENV])
     results = _launch(training, settings, spark, env, echo)
     return _summary(training, settings, results), results
 

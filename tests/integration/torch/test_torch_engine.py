@@ -93,3 +93,17 @@ def test_cli_launch_kind_torch_local_runs_a_plain_ddp_script(torch_python):
     assert len(results) == 1 and results[0]["world_size"] == 2
     assert results[0]["accuracy"] > 0.9
     assert "h3spark launch: 2 workers finished" in done.stdout
+
+
+def test_example_conf_ingests_on_spark_then_trains_and_resumes(spark, torch_python, workdir, monkeypatch, capsys):
+    from h3spark.cli import main
+
+    monkeypatch.setenv("H3SPARK_WORKER_PYTHON", torch_python)
+    conf = str(ROOT / "conf" / "train_torch_example.yaml")
+    assert main(["run", conf, "--workdir", str(workdir), "--set", "training.epochs=1"]) == 0
+    first = latest_checkpoint(f"file://{workdir}/checkpoints/train_torch_example")
+    assert main(["train", conf, "--workdir", str(workdir), "--resume", "--set", "training.epochs=2"]) == 0
+    second = latest_checkpoint(f"file://{workdir}/checkpoints/train_torch_example")
+    assert int(second.rsplit("-", 1)[1]) == 2 * int(first.rsplit("-", 1)[1])
+    out = capsys.readouterr().out
+    assert "h3spark train train_torch_example: done" in out and "torch gloo workers=2 gpus=0" in out
