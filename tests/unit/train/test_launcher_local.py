@@ -26,7 +26,7 @@ def no_orphans(launch_id: str, within_s: float = 10.0) -> bool:
 
 
 def torch_env_fn():
-    return {key: os.environ[key] for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    return {key: os.environ[key] for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
 
 
 def test_ps_env_matches_mxnet_tools_launch_and_servers_spread_round_robin():
@@ -43,6 +43,8 @@ def test_torch_kind_gives_each_rank_the_rendezvous_and_returns_json_results():
     assert [r["RANK"] for r in results] == ["0", "1"]
     assert {r["WORLD_SIZE"] for r in results} == {"2"}
     assert len({(r["MASTER_ADDR"], r["MASTER_PORT"]) for r in results}) == 1
+    assert [r["LOCAL_RANK"] for r in results] == ["0", "1"]  # one host: each task its own GPU
+    assert {r["LOCAL_WORLD_SIZE"] for r in results} == {"2"}
 
 
 def test_a_failing_worker_fails_the_launch_with_role_rank_host_and_tail():
@@ -82,3 +84,11 @@ def test_results_must_be_json_and_parameters_are_checked():
         distributed(torch_env_fn, kvstore="dist_magic", launcher="local")
     with pytest.raises(UsageError, match="'launcher' parameter must be one of"):
         launch(["true"], num_workers=1, kind="torch", launcher="yarn")
+
+
+def test_a_function_named_as_module_colon_name_travels_as_json_and_runs_in_each_worker():
+    assert distributed("os.path:join", num_workers=2, framework="torch", args=("a", "b"), launcher="local", echo=False) == ["a/b", "a/b"]
+    with pytest.raises(UsageError, match="must be a callable or 'module:function'. Got 'os.path.join' instead"):
+        distributed("os.path.join", num_workers=1, framework="torch", launcher="local", echo=False)
+    with pytest.raises(UsageError, match="sends its args as JSON"):
+        distributed("os.path:join", num_workers=1, framework="torch", args=(object(),), launcher="local", echo=False)
