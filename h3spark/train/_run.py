@@ -14,6 +14,7 @@ from h3spark.train._task import WORKER_PYTHON_ENV
 logger = logging.getLogger(__name__)
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
+_MXNET_ENGINE = {"MXNET_ENGINE_TYPE": "NaiveEngine"}
 _ENGINE_MODULES = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.train.engines.torch"}
 
 
@@ -42,8 +43,11 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
 
         spark = get_spark(config.spark)
     # One math thread per process: reproducible sums (resume == uninterrupted) and no oversubscription
-    # when several roles share a host's cores. A value set in the environment wins.
-    env = {**{key: "1" for key in _THREAD_VARIABLES if key not in os.environ}, **(env or {})}
+    # when several roles share a host's cores. MXNet's synchronous engine: with its threaded engine,
+    # dist_sync training on busy cores sometimes ends with wrong, blown-up weights (MXNet 1.9.1;
+    # see docs/training.md). A value set in the environment wins.
+    defaults = {**{key: "1" for key in _THREAD_VARIABLES}, **(_MXNET_ENGINE if training.engine == "mxnet" else {})}
+    env = {**{key: value for key, value in defaults.items() if key not in os.environ}, **(env or {})}
     if WORKER_PYTHON_ENV in os.environ:  # the driver's choice reaches the tasks, whose environment is Spark's
         env.setdefault(WORKER_PYTHON_ENV, os.environ[WORKER_PYTHON_ENV])
     results = _launch(training, settings, spark, env, echo)
