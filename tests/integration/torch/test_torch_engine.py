@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from h3spark.config import H3SparkConfig
 from h3spark.train import latest_checkpoint, train_from_config
