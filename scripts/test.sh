@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_torch.sh   # .venv-torch (numpy 2, no MXNet) for tests/integration/torch
 
 started=()
 stop_services() {
