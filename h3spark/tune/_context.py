@@ -97,7 +97,7 @@ class TrialContext:
         self.writer.flush()
 
     def save_model(self, model) -> str:
-        """Save a scikit-learn estimator (joblib) or a Gluon block (save_parameters) in this trial's logdir."""
+        """Save a scikit-learn estimator (joblib), a Gluon block or a torch module (safetensors) in this trial's logdir."""
         from h3spark.tune._models import save_model
 
         self.model_path = save_model(model, os.path.join(self.logdir, "model"))

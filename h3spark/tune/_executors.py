@@ -6,8 +6,11 @@ dispatcher, the forked trials and the results without a JVM.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import sys
 import threading
 import traceback
 import uuid
@@ -16,6 +19,7 @@ from h3spark.errors import JobFailedError
 from h3spark.tune._slot import run_slot, task_gpus
 
 logger = logging.getLogger(__name__)
+_PYTHON_EXEC_LOCK = threading.Lock()
 
 
 class ThreadExecutor:
@@ -58,6 +62,7 @@ class SparkExecutor:
         self._sc = spark.sparkContext
         self.host = self._sc.getConf().get("spark.driver.host", "127.0.0.1")
         self.job_group = f"h3spark-experiment-{uuid.uuid4().hex[:12]}"
+        self.python = worker_python(self._sc)
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -74,7 +79,10 @@ class SparkExecutor:
         self._sc.setJobGroup(self.job_group, f"h3spark experiment: {slots} trial slots", interruptOnCancel=True)
         slot_fn = functools.partial(_spark_slot, train_fn=train_fn, setup=setup)
         try:
-            self._sc.parallelize(range(slots), slots).mapPartitionsWithIndex(slot_fn).collect()
+            rdd = self._sc.parallelize(range(slots), slots).mapPartitionsWithIndex(slot_fn)
+            with _python_exec(self._sc, self.python):
+                rdd._jrdd  # wraps slot_fn now, with the slots' interpreter
+            rdd.collect()
         except BaseException as error:  # reported by join(); a cancel also ends up here
             self.error = error
 
@@ -91,6 +99,31 @@ class SparkExecutor:
         if self.error is not None:
             tail = str(self.error).strip().splitlines()[-15:]
             raise JobFailedError("the experiment's Spark job failed (job group " f"{self.job_group}):\n" + "\n".join(tail))
+
+
+def worker_python(sc) -> str:
+    """The interpreter of the experiment's slots: ``spark.pyspark.python`` when it names one
+    other than the driver's (e.g. ``.venv-torch/bin/python``, relative to the driver's working
+    directory), else the session's own (PYSPARK_PYTHON). An in-process SparkContext reads only
+    PYSPARK_PYTHON, so without this the conf would be ignored outside spark-submit."""
+    python = sc.getConf().get("spark.pyspark.python", None)
+    if python and os.sep in python and not os.path.isabs(python):
+        python = os.path.abspath(python)
+    if not python or python == sys.executable:  # get_spark sets the conf to the driver's by default
+        return sc.pythonExec
+    return python
+
+
+@contextlib.contextmanager
+def _python_exec(sc, python: str):
+    # PySpark takes a Python function's interpreter from sc.pythonExec when it wraps the function;
+    # switch it for this one RDD only, and back, so the session's other jobs keep theirs.
+    with _PYTHON_EXEC_LOCK:
+        previous, sc.pythonExec = sc.pythonExec, python
+        try:
+            yield
+        finally:
+            sc.pythonExec = previous
 
 
 def _spark_slot(index, _rows, train_fn, setup):

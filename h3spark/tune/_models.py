@@ -7,12 +7,11 @@ one, else on a seeded holdout. Trainers are plain classes, so Spark pickles them
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
 
-from h3spark.errors import ConfigError, DataError, missing_dependency
+from h3spark.errors import ConfigError, DataError
 
 _EVAL_SPLITS = ("validation", "test")
 
@@ -95,55 +94,58 @@ class GluonTrainer:
 
 
 class TorchTrainer:
-    """A PyTorch MLP (``hidden``) trained with Adam; params may set lr, epochs, batch_size, classes.
-    Needs torch, which the pinned environment lacks: building it then says how to install it."""
+    """A PyTorch MLP (``hidden``: a width or a list of widths) trained with Adam; params may set
+    lr, epochs, batch_size and classes. Reads the dataset through DataIterator + TorchBatches.
+
+    torch is needed where the trials run, not on the driver: set the Spark conf
+    ``spark.pyspark.python`` to an interpreter that has it (e.g. ``.venv-torch/bin/python``).
+    """
 
     _DEFAULTS = {"lr": 0.01, "epochs": 3, "batch_size": 64, "hidden": 128, "classes": 10}
 
     def __init__(self, model: str, fixed: dict | None = None, holdout_fraction: float = 0.25, seed: int = 0):
-        if importlib.util.find_spec("torch") is None:
-            raise missing_dependency("torch", "The torch experiment engine", extra="torch")
         if model != "mlp":
             raise ConfigError("experiment.model.name", [f"the torch engine trains 'mlp'. Got {model!r} instead."])
         self.model, self.fixed, self.holdout_fraction, self.seed = model, dict(fixed or {}), holdout_fraction, seed
 
     def __call__(self, params: dict, ctx) -> dict:
-        import torch
+        from h3spark.tune import _torch
 
+        torch = _torch.import_torch()
         options = {**self._DEFAULTS, **self.fixed, **params}
-        X, y, X_eval, y_eval = train_and_eval_arrays(ctx.dataset_uri, self.holdout_fraction, self.seed)
+        if int(options["epochs"]) < 1:
+            raise ConfigError("experiment.model.params", [f"epochs must be at least 1. Got {options['epochs']!r} instead."])
         torch.manual_seed(self.seed)
+        train, evaluate = _torch.feeds(ctx.dataset_uri, options, self.holdout_fraction, self.seed)
+        spec = {"features": int(np.prod(train.feature_shape)), "hidden": options["hidden"], "classes": int(options["classes"])}
         device = "cuda" if ctx.gpus and torch.cuda.is_available() else "cpu"
-        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], int(options["hidden"])), torch.nn.ReLU(),
-                                  torch.nn.Linear(int(options["hidden"]), int(options["classes"]))).to(device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=float(options["lr"]))
-        data, labels = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device).long()
-        held, held_labels = torch.as_tensor(X_eval, device=device), torch.as_tensor(y_eval, device=device).long()
-        metrics = {}
-        for epoch in range(int(options["epochs"])):
-            total = 0.0
-            for rows in torch.randperm(len(labels), device=device).split(int(options["batch_size"])):
-                optimizer.zero_grad()
-                loss = torch.nn.functional.cross_entropy(net(data[rows]), labels[rows], reduction="sum")
-                loss.backward()
-                optimizer.step()
-                total += float(loss)
-            with torch.no_grad():
-                correct = float((net(held).argmax(dim=1) == held_labels).float().mean())
-            metrics = {"loss": total / len(labels), "accuracy": correct}
-            ctx.report(metrics, step=epoch)
+        net = _torch.build_mlp(**spec).to(device)
+        metrics = _torch.fit_mlp(net, train, evaluate, options, device,
+                                 on_epoch=lambda epoch, values: ctx.report(values, step=epoch))
+        ctx.model_path = _torch.save_module(net, _model_dir(ctx), spec)
         return metrics
+
+
+def _model_dir(ctx) -> str:
+    directory = os.path.join(ctx.logdir, "model")
+    os.makedirs(directory, exist_ok=True)
+    return directory
 
 
 TRAINERS = {"sklearn": SklearnTrainer, "mxnet": GluonTrainer, "torch": TorchTrainer}
 
 
 def save_model(model, directory: str) -> str:
-    """Save a scikit-learn estimator with joblib, or a Gluon block with save_parameters.
+    """Save a scikit-learn estimator with joblib, a Gluon block with save_parameters, or a torch
+    module's state_dict as safetensors.
 
     joblib files are pickles: load only those your own experiments wrote.
     """
     os.makedirs(directory, exist_ok=True)
+    if hasattr(model, "state_dict") and hasattr(model, "named_parameters"):
+        from h3spark.tune._torch import save_module
+
+        return save_module(model, directory)
     if hasattr(model, "save_parameters"):
         path = os.path.join(directory, "model.params")
         model.save_parameters(path)
@@ -154,5 +156,5 @@ def save_model(model, directory: str) -> str:
         path = os.path.join(directory, "model.joblib")
         joblib.dump(model, path)
         return path
-    raise ConfigError("ctx.save_model", [f"save_model saves scikit-learn estimators and Gluon blocks. Got {type(model).__name__} "
+    raise ConfigError("ctx.save_model", [f"save_model saves scikit-learn estimators, Gluon blocks and torch modules. Got {type(model).__name__} "
                                          "instead; save it yourself under ctx.logdir."])
