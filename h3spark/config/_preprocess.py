@@ -222,4 +222,9 @@ class PreprocessConfig(StrictModel):
     strict: bool = False
     quarantine_uri: str | None = Field(default=None, description="default: the dataset URI + '_quarantine'")
     row_groups_per_file: int = Field(default=4, gt=0)
-    cache_input: bool = True
+    cache_input: bool = Field(default=True, description="cache the input between fit scans (fit_mode scans only)")
+    fit_mode: Literal["auto", "one_pass", "scans"] = Field(
+        default="auto", description="one_pass: each task holds its rows, fits through a barrier allGather of exact "
+        "statistics, then transforms them (one read of the input); scans: one Spark scan per fit depth, then the "
+        "transform; auto: one_pass when the input fits one_pass_max_mib and its partitions fit the cluster's slots")
+    one_pass_max_mib: int = Field(default=2048, gt=0, description="largest input (Spark's size estimate) for one_pass")

@@ -20,7 +20,7 @@ from h3spark.config._preprocess import PreprocessConfig
 from h3spark.errors import ConfigError, DataError, JobFailedError
 from h3spark.preprocess._base import preprocessor_for
 from h3spark.preprocess._pipeline import Pipeline
-from h3spark.preprocess._spark import distributed_transform
+from h3spark.preprocess._spark import agreed_pipeline, distributed_transform, fit_slots, one_pass_transform, use_one_pass
 from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, resolve_uri, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,16 @@ def preprocess(config: H3SparkConfig, workdir: str | None = None, spark=None) ->
     frame = read_source(spark, config.source, workdir)
     if config.dataset.partitions:
         frame = frame.repartition(config.dataset.partitions)
-    if section.cache_input:
+    one_pass = use_one_pass(frame, section, config.dataset.partitions)
+    if one_pass:
+        frame = fit_slots(frame)
+    cache = section.cache_input and not one_pass  # one pass reads the input once: nothing to cache
+    if cache:
         frame = frame.cache()
     try:
-        return _run(config, section, frame, workdir)
+        return _run(config, section, frame, workdir, one_pass)
     finally:
-        if section.cache_input:
+        if cache:
             frame.unpersist()
 
 
@@ -89,29 +93,33 @@ def _section(config: H3SparkConfig) -> PreprocessConfig:
     return config.preprocess
 
 
-def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir) -> PreprocessResult:
+def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_pass: bool) -> PreprocessResult:
     uri = resolve_uri(config.dataset.uri, workdir)
     quarantine_uri = resolve_uri(section.quarantine_uri or config.dataset.uri.rstrip("/") + "_quarantine", workdir)
     pipeline = pipeline_from_config(section)
     started = time.monotonic()
-    logger.info("fitting %d steps in %d scans dataset=%s", len(pipeline.steps), _scans(pipeline), uri)
-    pipeline.fit(frame, strict=section.strict)
+    if not one_pass:
+        logger.info("fitting %d steps in %d scans dataset=%s", len(pipeline.steps), _scans(pipeline), uri)
+        pipeline.fit(frame, strict=section.strict)
     fit_s = time.monotonic() - started
-    rows_expected = frame.count()
-    logger.info("transforming %d rows dataset=%s", rows_expected, uri)
     with ExitStack() as stack:
         tmp_uri = stack.enter_context(publishing(uri, overwrite=config.dataset.overwrite))
         quarantine_tmp = stack.enter_context(publishing(quarantine_uri, overwrite=config.dataset.overwrite))
         filesystem_for(quarantine_tmp).makedirs(quarantine_tmp)  # published even when empty
-        tasks = distributed_transform(frame, pipeline, tmp_uri, quarantine_tmp, section.strict,
-                                      section.row_groups_per_file, config.storage.model_dump())
-        counts = _check_counts(tasks, rows_expected, section.max_bad_fraction, quarantine_uri)
+        logger.info("%s dataset=%s", "fitting and transforming in one pass" if one_pass else "transforming", uri)
+        transform = one_pass_transform if one_pass else distributed_transform
+        tasks = transform(frame, pipeline, tmp_uri, quarantine_tmp, section.strict, section.row_groups_per_file,
+                          config.storage.model_dump())
+        if one_pass:
+            pipeline, fit_s = agreed_pipeline(tasks, pipeline), max((t["fit_s"] for t in tasks), default=0.0)
+        counts = _check_counts(tasks, pipeline.rows_fitted_, section.max_bad_fraction, quarantine_uri)
         splits = describe_splits(tmp_uri)
         write_manifest(tmp_uri, _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri))
         write_manifest(quarantine_tmp, {"rows": counts["bad"], "features": None, "label": None, "source": uri,
                                         "columns": _QUARANTINE_COLUMNS, "splits": describe_splits(quarantine_tmp),
                                         "reasons": counts["reasons"]})
     transform_s = time.monotonic() - started - fit_s
+    logger.info("fit %.1f s, transform and write %.1f s, %d rows in dataset=%s", fit_s, transform_s, counts["in"], uri)
     return PreprocessResult(uri, quarantine_uri, counts["in"], counts["out"], counts["bad"],
                             {name: split["rows"] for name, split in splits.items()}, counts["reasons"], fit_s,
                             transform_s, pipeline)
@@ -121,14 +129,15 @@ def _scans(pipeline: Pipeline) -> int:
     return sum(1 for group in pipeline.depths() if any(pipeline.steps[i].needs_fit for i in group))
 
 
-def _check_counts(tasks: list[dict], rows_expected: int, max_bad_fraction: float, quarantine_uri: str) -> dict:
+def _check_counts(tasks: list[dict], rows_expected: int | None, max_bad_fraction: float, quarantine_uri: str) -> dict:
     counts = {"in": sum(t["rows_in"] for t in tasks), "out": sum(t["rows_out"] for t in tasks),
               "bad": sum(t["rows_bad"] for t in tasks), "reasons": {}}
     for task in tasks:
         for reason, count in json.loads(task["quarantine"]).items():
             counts["reasons"][reason] = counts["reasons"].get(reason, 0) + count
-    if counts["in"] != rows_expected or counts["in"] != counts["out"] + counts["bad"]:
-        raise JobFailedError(f"row count mismatch: the source has {rows_expected} rows, the tasks read {counts['in']}, "
+    read_again = rows_expected is not None and counts["in"] != rows_expected  # the fit scan saw other rows
+    if read_again or counts["in"] != counts["out"] + counts["bad"]:
+        raise JobFailedError(f"row count mismatch: the fit read {rows_expected} rows, the tasks read {counts['in']}, "
                              f"wrote {counts['out']} and quarantined {counts['bad']}. Nothing was published.")
     fraction = counts["bad"] / counts["in"] if counts["in"] else 0.0
     if fraction > max_bad_fraction:

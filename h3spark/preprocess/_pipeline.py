@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from h3spark.errors import ConfigError, DataError
 from h3spark.preprocess._base import Preprocessor
 from h3spark.preprocess._block import Block
-from h3spark.preprocess._stats import merge_partials, partial_stats
+from h3spark.preprocess._stats import ROWS_KEY, merge_partials, partial_stats
 
 FORMAT = "h3spark.pipeline/1"
 CORRUPT_COLUMN = "_corrupt_record"
@@ -42,6 +42,7 @@ class Pipeline:
     def __init__(self, steps: list[Preprocessor], features: str = "features", label: str | None = "label",
                  keep: list[str] | tuple[str, ...] = ()):
         self.steps, self.features, self.label, self.keep = list(steps), features, label, list(keep)
+        self.rows_fitted_: int | None = None  # input rows the (first) fit scan read; None when nothing was fitted
 
     def __repr__(self) -> str:
         return f"Pipeline({self.steps!r}, features={self.features!r}, label={self.label!r})"
@@ -75,18 +76,26 @@ class Pipeline:
     def fit(self, data, strict: bool = False) -> "Pipeline":
         """Fit on a pyarrow.Table (here) or a Spark DataFrame (distributed, one scan per depth)."""
         if isinstance(data, pa.Table):
-            return self._fit_with(lambda prefix, requests: [self.partial(data, prefix, requests, strict)])
+            return self.fit_blocks([data], strict)
         from h3spark.preprocess._spark import distributed_partials
 
         return self._fit_with(lambda prefix, requests: distributed_partials(data, self, prefix, requests, strict))
 
+    def fit_blocks(self, tables: list[pa.Table], strict: bool = False, gather=lambda partial: [partial]) -> "Pipeline":
+        """Fit on blocks held here; ``gather(partial)`` returns every task's partial (a barrier allGather)."""
+        return self._fit_with(lambda prefix, requests: gather(
+            merge_partials([self.partial(table, prefix, requests, strict) for table in tables])))
+
     def _fit_with(self, compute_partials) -> "Pipeline":
+        self.rows_fitted_ = None
         for group in self.depths():
             fitting = [self.steps[index] for index in group if self.steps[index].needs_fit]
             if not fitting:
                 continue
             requests = sorted({request for step in fitting for request in step.statistics()})
             merged = merge_partials(compute_partials(group[0], requests))
+            if self.rows_fitted_ is None:
+                self.rows_fitted_ = merged.get(ROWS_KEY, 0)
             for step in fitting:
                 step.fit_statistics(merged)
         for step in self.steps:
@@ -98,7 +107,7 @@ class Pipeline:
         """Statistics of one block after the first ``prefix`` steps (what a Spark task computes)."""
         block = self.start_block(table, strict)
         self.run_steps(block, self.steps[:prefix])
-        return partial_stats(block.table, requests)
+        return partial_stats(block.table, requests) | {ROWS_KEY: block.rows_in}
 
     def start_block(self, table: pa.Table, strict: bool = False) -> Block:
         """A block of input rows; rows a reader marked malformed go to quarantine first."""

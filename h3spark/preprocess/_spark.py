@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 import pyarrow as pa
 
-from h3spark.errors import DataError, JobFailedError
+from h3spark.errors import ConfigError, DataError, JobFailedError
 from h3spark.preprocess._block import BadRowError
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_SCHEMA = "partition long, rows_in long, rows_out long, rows_bad long, files string, quarantine string"
+SUMMARY_SCHEMA = ("partition long, rows_in long, rows_out long, rows_bad long, files string, quarantine string, "
+                  "fit_s double, pipeline string")
 _ERROR_LINE = re.compile(r"(BadRowError|DataError|ConfigError): (.+)")
 
 
@@ -49,41 +51,125 @@ def distributed_partials(frame, pipeline, prefix: int, requests, strict: bool) -
 def distributed_transform(frame, pipeline, out_uri: str, quarantine_uri: str, strict: bool, row_groups: int,
                           storage: dict) -> list[dict]:
     """Transform every partition and write its part files; return one summary per task."""
-    text = pipeline.to_json()
-    split_columns = pipeline.split_columns()
-    split_column = split_columns[-1] if split_columns else None
-    features = pipeline.features
+    text, output = pipeline.to_json(), _Output(pipeline, out_uri, quarantine_uri, strict, row_groups, storage)
 
     def transform(batches: Iterator[pa.RecordBatch]):
         from pyspark import TaskContext
 
         from h3spark.preprocess._pipeline import Pipeline
-        from h3spark.preprocess._writer import for_parquet, write_splits
 
         local = Pipeline.from_json(text)
-        outputs, quarantined, rows_in = [], [], 0
-        for batch in batches:
-            result = local.transform(pa.Table.from_batches([batch]), strict)
-            rows_in += result.rows_in
-            outputs.append(for_parquet(result.table, features))
-            if result.quarantine.num_rows:
-                quarantined.append(result.quarantine)
-        if rows_in == 0:
-            return
-        partition = TaskContext.get().partitionId()
-        part = f"part-{partition:05d}.parquet"
-        table = pa.concat_tables(outputs)
-        files = write_splits(table, out_uri, split_column, part, row_groups, storage)
-        bad = pa.concat_tables(quarantined) if quarantined else None
-        bad_files = write_splits(bad, quarantine_uri, None, part, 1, storage) if bad is not None else []
-        yield pa.RecordBatch.from_pydict({
-            "partition": [partition], "rows_in": [rows_in], "rows_out": [table.num_rows],
-            "rows_bad": [bad.num_rows if bad is not None else 0], "files": [json.dumps(files)],
-            "quarantine": [_reasons(bad)]})
+        yield from output.write(local, (pa.Table.from_batches([batch]) for batch in batches),
+                                TaskContext.get().partitionId(), 0.0)
 
     with translated_task_errors():
         rows = frame.mapInArrow(transform, SUMMARY_SCHEMA).collect()
     return [row.asDict() for row in rows]
+
+
+def one_pass_transform(frame, pipeline, out_uri: str, quarantine_uri: str, strict: bool, row_groups: int,
+                       storage: dict) -> list[dict]:
+    """Fit and transform in one read: a barrier stage whose tasks hold their blocks, exchange exact
+    partial statistics with allGather (so every task fits the same state), then transform and write.
+    Each summary carries the task's fitted pipeline as JSON."""
+    text, output = pipeline.to_json(), _Output(pipeline, out_uri, quarantine_uri, strict, row_groups, storage)
+
+    def fit_and_transform(batches: Iterator[pa.RecordBatch]):
+        from pyspark import BarrierTaskContext
+
+        from h3spark.preprocess._pipeline import Pipeline
+
+        context, started = BarrierTaskContext.get(), time.monotonic()
+        tables = [pa.Table.from_batches([batch]) for batch in batches]
+        local = Pipeline.from_json(text).fit_blocks(tables, strict, lambda partial: [
+            json.loads(message) for message in context.allGather(json.dumps(partial))])
+        yield from output.write(local, tables, context.partitionId(), time.monotonic() - started, local.to_json())
+
+    with translated_task_errors():
+        rows = frame.mapInArrow(fit_and_transform, SUMMARY_SCHEMA, barrier=True).collect()
+    return [row.asDict() for row in rows]
+
+
+def use_one_pass(frame, section, partitions: int | None) -> bool:
+    """Whether to fit and transform in one barrier pass (see PreprocessConfig.fit_mode)."""
+    if section.fit_mode == "scans":
+        return False
+    slots = _slots(frame)
+    if section.fit_mode == "one_pass":
+        if partitions is not None and partitions > slots:
+            raise ConfigError("preprocess", [f"fit_mode one_pass runs every partition at once, but dataset.partitions is "
+                                             f"{partitions} and the cluster has {slots} task slots. Lower dataset.partitions "
+                                             f"to {slots} or less, or set preprocess.fit_mode: scans."])
+        return True
+    size = _size_bytes(frame)
+    logger.info("input estimate %s bytes, %d task slots", size, slots)
+    fits = size is not None and size <= section.one_pass_max_mib << 20
+    return fits and (partitions is None or partitions <= slots)
+
+
+def fit_slots(frame):
+    """The frame in at most one partition per task slot: a barrier stage runs them all at once, and
+    it cannot coalesce its input, so more partitions than slots cost a shuffle."""
+    slots = _slots(frame)
+    return frame.repartition(slots) if frame.rdd.getNumPartitions() > slots else frame
+
+
+def agreed_pipeline(tasks: list[dict], pipeline):
+    """The pipeline every one-pass task fitted (they must agree: the statistics are exact)."""
+    from h3spark.preprocess._pipeline import Pipeline
+
+    fitted = {task["pipeline"] for task in tasks}
+    if len(fitted) > 1:
+        raise JobFailedError(f"the one-pass tasks fitted {len(fitted)} different pipelines; use preprocess.fit_mode: scans.")
+    return Pipeline.from_json(fitted.pop()) if fitted else pipeline.fit_blocks([])
+
+
+def _slots(frame) -> int:
+    return max(1, frame.sparkSession.sparkContext.defaultParallelism)
+
+
+def _size_bytes(frame) -> int | None:
+    """Spark's estimate of the input's size; None where Spark does not know it."""
+    try:
+        size = frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()
+        size = int(size if isinstance(size, int) else size.toString())
+    except Exception:  # noqa: BLE001 - an estimate only; without one, auto picks the scans
+        return None
+    return size if size < 1 << 62 else None
+
+
+class _Output:
+    """What a task needs to transform its blocks and write its part files (pickled to the tasks)."""
+
+    def __init__(self, pipeline, out_uri, quarantine_uri, strict, row_groups, storage):
+        split_columns = pipeline.split_columns()
+        self.split_column = split_columns[-1] if split_columns else None
+        self.features, self.out_uri, self.quarantine_uri = pipeline.features, out_uri, quarantine_uri
+        self.strict, self.row_groups, self.storage = strict, row_groups, storage
+
+    def write(self, local, tables, partition: int, fit_s: float, fitted: str = ""):
+        """Transform the blocks and write them; yield the task's summary row (nothing for an empty task)."""
+        from h3spark.preprocess._writer import for_parquet, write_splits
+
+        outputs, quarantined, rows_in = [], [], 0
+        for table in tables:
+            result = local.transform(table, self.strict)
+            rows_in += result.rows_in
+            outputs.append(for_parquet(result.table, self.features))
+            if result.quarantine.num_rows:
+                quarantined.append(result.quarantine)
+        if rows_in == 0:
+            return
+        part = f"part-{partition:05d}.parquet"
+        table = pa.concat_tables(outputs)
+        files = write_splits(table, self.out_uri, self.split_column, part, self.row_groups, self.storage)
+        bad = pa.concat_tables(quarantined) if quarantined else None
+        if bad is not None:
+            write_splits(bad, self.quarantine_uri, None, part, 1, self.storage)
+        yield pa.RecordBatch.from_pydict({
+            "partition": [partition], "rows_in": [rows_in], "rows_out": [table.num_rows],
+            "rows_bad": [bad.num_rows if bad is not None else 0], "files": [json.dumps(files)],
+            "quarantine": [_reasons(bad)], "fit_s": [fit_s], "pipeline": [fitted]})
 
 
 def _reasons(bad) -> str:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from h3spark.errors import DataError
 
 KINDS = ("moments", "range", "counts")
+ROWS_KEY = "*|rows"  # input rows behind a partial (merged by addition)
 _MANTISSA_BITS = 53
 _HALF_BITS = 26
 
@@ -154,7 +155,7 @@ def _finish_counts(value: list) -> dict:
 
 
 _PARTIALS = {"moments": _moments, "range": _range, "counts": _counts}
-_MERGES = {"moments": _merge_moments, "range": _merge_range, "counts": _merge_counts}
+_MERGES = {"moments": _merge_moments, "range": _merge_range, "counts": _merge_counts, "rows": lambda a, b: a + b}
 _FINISHES = {"moments": _finish_moments, "range": lambda value: (value["min"], value["max"]), "counts": _finish_counts}
 
 
