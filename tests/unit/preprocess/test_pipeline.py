@@ -167,3 +167,38 @@ def test_config_section_builds_the_pipeline_and_reports_lines(tmp_path):
     text = str(error.value)
     assert "line 4" in text and "max_bad_fraction" in text
     assert "needs fill_value" in text and "must add up to 1" in text and "'scale'" in text
+
+
+
+def test_fit_blocks_with_gathered_partials_matches_one_fit_on_the_whole_table():
+    import threading
+
+    from h3spark.preprocess import Assemble, Impute, OneHot, StandardScale
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=1000) * 1e3
+    x[::7] = np.nan
+    table = pa.table({"x": pa.array(x, from_pandas=True), "c": rng.choice(["b", "a", "c"], 1000),
+                      "label": rng.integers(0, 2, 1000)})
+    tasks = [[table.slice(0, 10), table.slice(10, 400)], [table.slice(410, 590)], []]  # a task may hold nothing
+    barrier, slots, fitted = threading.Barrier(len(tasks)), [None] * len(tasks), [None] * len(tasks)
+
+    def run(rank):  # one thread per task; gather behaves like BarrierTaskContext.allGather
+        def gather(partial):
+            slots[rank] = partial
+            barrier.wait()
+            everyone = list(slots)
+            barrier.wait()
+            return everyone
+
+        steps = [Impute(["x"]), StandardScale(["x"]), OneHot(["c"]), Assemble(["x", "c"])]
+        fitted[rank] = Pipeline(steps).fit_blocks(tasks[rank], gather=gather).to_json()
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(len(tasks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    whole = Pipeline([Impute(["x"]), StandardScale(["x"]), OneHot(["c"]), Assemble(["x", "c"])]).fit(table)
+    assert fitted[0] == fitted[1] == fitted[2] == whole.to_json()
+    assert whole.rows_fitted_ == 1000

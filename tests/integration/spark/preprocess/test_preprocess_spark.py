@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from h3spark.config import H3SparkConfig, load_config
-from h3spark.errors import DataError
+from h3spark.errors import ConfigError, DataError
 from h3spark.preprocess import BadRowError, Pipeline, pipeline_from_config, preprocess
 from h3spark.preprocess._writer import decode_binary
 from h3spark.storage import is_published, local_path, read_manifest, resolve_uri
@@ -37,22 +37,27 @@ def _write_csv(path, bad_rows=True) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _config(workdir, **preprocess) -> H3SparkConfig:
+# fit_mode -> dataset.partitions: one_pass needs no more partitions than local[2]'s two slots
+MODES = {"scans": 3, "one_pass": 2}
+
+
+def _config(workdir, fit_mode="scans", partitions=None, uri="datasets/out", **preprocess) -> H3SparkConfig:
     csv = workdir / "raw.csv"
     if not csv.exists():
         _write_csv(csv)
     return H3SparkConfig.model_validate({
         "name": "pre", "source": {"format": "csv", "path": str(csv), "options": {"inferSchema": "false"}},
-        "dataset": {"uri": "datasets/out", "partitions": 3},
-        "preprocess": {"steps": STEPS, "keep": ["id"], "max_bad_fraction": 0.01, **preprocess}})
+        "dataset": {"uri": uri, "partitions": partitions or MODES.get(fit_mode, 2)},
+        "preprocess": {"steps": STEPS, "keep": ["id"], "max_bad_fraction": 0.01, "fit_mode": fit_mode, **preprocess}})
 
 
 def _read_split(uri: str, split: str) -> pa.Table:
     return pq.read_table(local_path(uri) + f"/split={split}")
 
 
-def test_publishes_dataset_manifest_and_quarantine(spark, workdir):
-    result = preprocess(_config(workdir), workdir=str(workdir), spark=spark)
+@pytest.mark.parametrize("fit_mode", sorted(MODES))
+def test_publishes_dataset_manifest_and_quarantine(spark, workdir, fit_mode):
+    result = preprocess(_config(workdir, fit_mode), workdir=str(workdir), spark=spark)
     assert (result.rows_in, result.rows_quarantined) == (ROWS, 2)
     assert result.rows_in == result.rows_out + result.rows_quarantined
     manifest = read_manifest(result.uri)
@@ -71,8 +76,9 @@ def test_publishes_dataset_manifest_and_quarantine(spark, workdir):
     assert '"id": "7"' in next(row["row"] for row in quarantine if "lots" in row["reason"])
 
 
-def test_saved_pipeline_reloaded_on_the_driver_transforms_like_the_tasks(spark, workdir):
-    config = _config(workdir)
+@pytest.mark.parametrize("fit_mode", sorted(MODES))
+def test_saved_pipeline_reloaded_on_the_driver_transforms_like_the_tasks(spark, workdir, fit_mode):
+    config = _config(workdir, fit_mode)
     result = preprocess(config, workdir=str(workdir), spark=spark)
     reloaded = Pipeline.load(result.uri)
     source = spark.read.options(header="true", inferSchema="false").csv(str(workdir / "raw.csv")).toArrow()
@@ -95,15 +101,45 @@ def test_fitted_state_does_not_depend_on_partition_count(spark, workdir):
     assert fitted[0] == fitted[1] == on_driver
 
 
-def test_too_many_bad_rows_fail_and_publish_nothing(spark, workdir):
-    config = _config(workdir, max_bad_fraction=0.001)
+def test_one_pass_fits_the_same_state_for_any_partition_count(spark, workdir):
+    fitted = []
+    for partitions in (1, 2):
+        config = _config(workdir, "one_pass", partitions, uri=f"datasets/out{partitions}")
+        result = preprocess(config, workdir=str(workdir), spark=spark)
+        assert read_manifest(result.uri)["pipeline"] == result.pipeline.to_dict()
+        fitted.append(result.pipeline.to_json())
+    source = spark.read.options(header="true", inferSchema="false").csv(str(workdir / "raw.csv")).toArrow()
+    assert fitted[0] == fitted[1] == pipeline_from_config(config.preprocess).fit(source).to_json()
+
+
+def test_one_pass_with_more_partitions_than_slots_is_a_config_error(spark, workdir):
+    with pytest.raises(ConfigError, match=r"dataset.partitions is 3 and the cluster has 2 task slots"):
+        preprocess(_config(workdir, "one_pass", 3), workdir=str(workdir), spark=spark)
+
+
+def test_auto_picks_one_pass_for_a_small_input_only(spark, workdir):
+    from h3spark.preprocess._spark import use_one_pass
+
+    section = _config(workdir, "auto").preprocess
+    small = spark.read.options(header="true", inferSchema="false").csv(str(workdir / "raw.csv"))
+    assert use_one_pass(small, section, None) and use_one_pass(small, section, 2)
+    assert not use_one_pass(small, section, 3)  # more partitions than local[2] has slots
+    large = spark.range(300_000)  # Spark estimates 8 bytes a row: 2.3 MiB
+    assert use_one_pass(large, section, None)
+    assert not use_one_pass(large, section.model_copy(update={"one_pass_max_mib": 2}), None)
+
+
+@pytest.mark.parametrize("fit_mode", sorted(MODES))
+def test_too_many_bad_rows_fail_and_publish_nothing(spark, workdir, fit_mode):
+    config = _config(workdir, fit_mode, max_bad_fraction=0.001)
     with pytest.raises(DataError, match=r"2 of 600 rows are bad .* more than preprocess.max_bad_fraction=0.001"):
         preprocess(config, workdir=str(workdir), spark=spark)
     assert not (workdir / "datasets" / "out").exists() and not (workdir / "datasets" / "out_quarantine").exists()
 
 
-def test_strict_mode_names_the_first_bad_row(spark, workdir):
-    config = _config(workdir, strict=True)
+@pytest.mark.parametrize("fit_mode", sorted(MODES))
+def test_strict_mode_names_the_first_bad_row(spark, workdir, fit_mode):
+    config = _config(workdir, fit_mode, strict=True)
     with pytest.raises(BadRowError, match=r"bad row in step cast\(amount, x\): cannot parse 'lots'.*\"id\": \"7\""):
         preprocess(config, workdir=str(workdir), spark=spark)
     assert not (workdir / "datasets" / "out").exists()
