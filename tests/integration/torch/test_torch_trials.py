@@ -20,7 +20,18 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def torch_spark(torch_python):
+def forget_worker_python():
+    """PySpark's builder leaves each option in the JVM's system properties, where the next session's
+    SparkConf (and get_spark, which takes them for spark-submit's) would find this interpreter."""
+    yield
+    from pyspark import SparkContext
+
+    if SparkContext._jvm is not None:
+        SparkContext._jvm.System.clearProperty("spark.pyspark.python")
+
+
+@pytest.fixture
+def torch_spark(torch_python, forget_worker_python):
     """A local[2] session of its own whose Python workers run ``torch_python``; stopped after."""
     require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
     from h3spark.config import SparkConfig
@@ -99,7 +110,7 @@ def test_grid_of_torch_trials_runs_on_the_torch_workers(torch_spark, torch_pytho
     assert reloaded == pytest.approx(result.best_metrics["accuracy"], abs=1e-9)
 
 
-def test_example_config_preprocesses_digits_then_trains_torch_trials(torch_python, tmp_path, capsys):
+def test_example_config_preprocesses_digits_then_trains_torch_trials(torch_python, forget_worker_python, tmp_path, capsys):
     require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
     from h3spark.spark import stop_spark
 
