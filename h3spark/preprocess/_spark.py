@@ -1,4 +1,9 @@
-"""The distributed path: analysis scans and the transform pass as mapInArrow tasks.
+"""The distributed path: one barrier pass (fit + transform), or analysis scans then the transform.
+
+In one pass each task holds its blocks, computes exact partial statistics and exchanges
+them with ``BarrierTaskContext.allGather``; the merge is exact and order-free, so every
+task fits the same state, then transforms and writes. That reads the input once: the
+Arrow transfer and the Python workers, not the numpy work, set the speed on Spark.
 
 Tasks receive the pipeline as JSON (never a pickled object), rebuild it, and run the
 same numpy/pyarrow code as :meth:`Pipeline.transform` on each Arrow batch. The
