@@ -54,8 +54,11 @@ def _submitted_conf():
     """spark-submit's settings (master, conf) when run under it; empty otherwise."""
     from pyspark import SparkConf, SparkContext
 
-    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # set by spark-submit; the JVM holds its settings
-        SparkContext._ensure_initialized()
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not under spark-submit
+        # (a JVM left by an earlier session in this process keeps that session's builder
+        # options as system properties; they are not spark-submit's and must not win)
+        return SparkConf(loadDefaults=False)
+    SparkContext._ensure_initialized()  # spark-submit's JVM holds its settings
     return SparkConf()
 
 
