@@ -1,9 +1,5 @@
-"""Every notebook in notebooks/ is valid and runs: code cells are executed in order with exec().
-
-Notebooks see ``SMALL = True`` (use a small problem), ``EXPERIMENTS`` and ``WORKDIR`` (a
-temporary dir) and run from that dir. Executing needs Spark, so that test carries the
-``spark`` marker (deselect with -m "not spark"); the structure check needs nothing.
-"""
+"""Every notebook in notebooks/ is an nbformat-4 notebook whose code cells compile.
+Running them needs Spark: tests/integration/spark/test_notebooks.py."""
 
 import json
 import os
@@ -30,16 +26,3 @@ def test_notebook_cells_compile(path):
     assert cells, f"{path.name} has no code cells"
     for index, source in enumerate(cells):
         compile(source, f"{path.name}[cell {index}]", "exec")
-
-
-@pytest.mark.spark
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
-def test_notebook_runs(path, spark, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__notebook__", "SMALL": True, "WORKDIR": str(tmp_path), "EXPERIMENTS": str(tmp_path / "experiments")}
-    for index, source in enumerate(_code_cells(path)):
-        try:
-            exec(compile(source, f"{path.name}[cell {index}]", "exec"), namespace)
-        except Exception as error:
-            pytest.fail(f"{path.name} cell {index} raised {type(error).__name__}: {error}")
-    assert os.listdir(tmp_path), f"{path.name} ran but wrote nothing under its workdir"
