@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 
 
 def register(subparsers, common) -> None:
@@ -20,10 +20,6 @@ def _tensorboard(args) -> int:
 
     logdir = local_logdir(resolve_uri(args.experiment_dir))
     print(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
-    process = subprocess.Popen(tensorboard_command(logdir, args.host, args.port))
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait(10)
-        return 0
+    command = tensorboard_command(logdir, args.host, args.port)
+    # this process becomes TensorBoard, so a signal that stops it leaves no server behind
+    os.execv(command[0], command)

@@ -108,6 +108,19 @@ def test_tensorboard_command_serves_the_experiment(tmp_path):
     finally:
         process.terminate()
         process.wait(20)
+    assert _processes_mentioning(str(tmp_path / "exp")) == [], "TensorBoard outlived 'h3spark tensorboard'"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if entry.isdigit() and text.encode() in handle.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 def test_tensorboard_command_rejects_a_missing_dir(tmp_path, capsys):
