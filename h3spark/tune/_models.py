@@ -11,25 +11,15 @@ import os
 
 import numpy as np
 
-from h3spark.errors import ConfigError, DataError
+from h3spark.errors import ConfigError
 
 _EVAL_SPLITS = ("validation", "test")
-
-
-def load_split(uri: str, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of one split as (features, labels), read through the DataIterator."""
-    from h3spark.feed import DataIterator
-
-    batches = list(DataIterator(uri, split, batch_size=4096))
-    if not batches:
-        raise DataError(f"split {split!r} of {uri} has no rows; there is nothing to train on.")
-    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
 
 def train_and_eval_arrays(uri: str | None, holdout_fraction: float, seed: int):
     """(X_train, y_train, X_eval, y_eval) of the dataset at ``uri``."""
     from h3spark.storage import read_manifest
-    from h3spark.train.engines.sklearn import holdout_split
+    from h3spark.train.engines.sklearn import holdout_split, load_split
 
     if not uri:
         raise ConfigError("experiment.dataset", ["the built-in trainers need a dataset; set dataset.uri (or experiment.dataset)."])

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from h3spark.errors import ConfigError
+from h3spark.errors import ConfigError, DataError
 
 # name -> (module, class); params from the config are passed to the constructor.
 ESTIMATORS = {
@@ -53,22 +53,31 @@ def holdout_split(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 def fit_and_score(model: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, holdout_fraction: float, seed: int):
     """Fit on a seeded holdout split; return (estimator, metrics)."""
     train, test = holdout_split(len(y), holdout_fraction, seed)
+    return _fit_and_measure(model, params, X[train], y[train], X[test], y[test], seed)
+
+
+def _fit_and_measure(model: str, params: dict[str, Any], X_train, y_train, X_test, y_test, seed: int):
     estimator = build_estimator(model, params)
     if "random_state" in estimator.get_params() and "random_state" not in params:
         estimator.set_params(random_state=seed)
-    estimator.fit(X[train], y[train])
-    accuracy = float((estimator.predict(X[test]) == y[test]).mean())
-    metrics = {"accuracy": accuracy, "train_rows": int(len(train)), "test_rows": int(len(test))}
-    return estimator, metrics
+    estimator.fit(_flat(X_train), y_train)
+    accuracy = float((estimator.predict(_flat(X_test)) == y_test).mean())
+    return estimator, {"accuracy": accuracy, "train_rows": int(len(y_train)), "test_rows": int(len(y_test))}
 
 
-def load_split(uri: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All rows of one split of a published dataset as (X, y), read through the feeder."""
+def _flat(X: np.ndarray) -> np.ndarray:
+    return X.reshape(len(X), -1).astype(np.float32, copy=False)
+
+
+def load_split(uri: str, split: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of one split of a published dataset as (features, labels), read through the
+    feeder; features keep their shape (images stay images)."""
     from h3spark.feed import DataIterator
 
-    batches = list(DataIterator(uri, split=split, batch_size=8192, prefetch=0))
-    X = np.concatenate([batch.features for batch in batches])
-    return X.reshape(len(X), -1).astype(np.float32, copy=False), np.concatenate([batch.labels for batch in batches])
+    batches = list(DataIterator(uri, split, batch_size=8192))
+    if not batches:
+        raise DataError(f"split {split!r} of {uri} has no rows; there is nothing to train on.")
+    return np.concatenate([batch.features for batch in batches]), np.concatenate([batch.labels for batch in batches])
 
 
 def train_on_dataset(uri: str, splits: dict, model: str, params: dict[str, Any], holdout_fraction: float, seed: int):
@@ -78,11 +87,5 @@ def train_on_dataset(uri: str, splits: dict, model: str, params: dict[str, Any],
     if "train" not in splits or evaluation is None:
         X, y = load_split(uri, "all" if "all" in splits else next(iter(splits)))
         return fit_and_score(model, params, X, y, holdout_fraction, seed)
-    (X_train, y_train), (X_test, y_test) = load_split(uri, "train"), load_split(uri, evaluation)
-    estimator = build_estimator(model, params)
-    if "random_state" in estimator.get_params() and "random_state" not in params:
-        estimator.set_params(random_state=seed)
-    estimator.fit(X_train, y_train)
-    accuracy = float((estimator.predict(X_test) == y_test).mean())
-    return estimator, {"accuracy": accuracy, "train_rows": int(len(y_train)), "test_rows": int(len(y_test)),
-                       "evaluated_on": evaluation}
+    estimator, metrics = _fit_and_measure(model, params, *load_split(uri, "train"), *load_split(uri, evaluation), seed)
+    return estimator, {**metrics, "evaluated_on": evaluation}
