@@ -226,5 +226,10 @@ class PreprocessConfig(StrictModel):
     fit_mode: Literal["auto", "one_pass", "scans"] = Field(
         default="auto", description="one_pass: each task holds its rows, fits through a barrier allGather of exact "
         "statistics, then transforms them (one read of the input); scans: one Spark scan per fit depth, then the "
-        "transform; auto: one_pass when the input fits one_pass_max_mib and its partitions fit the cluster's slots")
+        "transform; auto: scans where the tasks read the source with pyarrow (see reader), else one_pass when the input "
+        "fits one_pass_max_mib and its partitions fit the cluster's slots")
     one_pass_max_mib: int = Field(default=2048, gt=0, description="largest input (Spark's size estimate) for one_pass")
+    reader: Literal["auto", "pyarrow", "spark"] = Field(
+        default="auto", description="pyarrow: the tasks read a Parquet source's row groups themselves (no JVM row "
+        "conversion); spark: Spark's reader; auto: pyarrow for a Parquet file or flat directory of them with one "
+        "schema and no source.options, else spark")

@@ -20,7 +20,8 @@ from h3spark.config._preprocess import PreprocessConfig
 from h3spark.errors import ConfigError, DataError, JobFailedError
 from h3spark.preprocess._base import preprocessor_for
 from h3spark.preprocess._pipeline import Pipeline
-from h3spark.preprocess._spark import agreed_pipeline, distributed_transform, fit_slots, one_pass_transform, use_one_pass
+from h3spark.preprocess._spark import (agreed_pipeline, distributed_transform, fit_slots, one_pass_transform, size_bytes,
+                                      task_slots, use_one_pass)
 from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, resolve_uri, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -62,16 +63,26 @@ def pipeline_from_config(section: PreprocessConfig) -> Pipeline:
 def preprocess(config: H3SparkConfig, workdir: str | None = None, spark=None) -> PreprocessResult:
     """Run the ``preprocess:`` section of a config on Spark and publish the dataset."""
     section = _section(config)
-    from h3spark.ingest import read_source
+    from h3spark.ingest import parquet_files, read_source
     from h3spark.spark import get_spark
 
     spark = spark or get_spark(config.spark)
+    slots, partitions = task_slots(spark), config.dataset.partitions
+    files = parquet_files(config.source, workdir, config.storage.model_dump(), section.reader)
+    if files is not None:  # the tasks read the row groups themselves: nothing to cache or repartition
+        # reading row groups again costs less than a barrier exchange per fit depth (allGather answers
+        # on a one-second poll in Spark's BarrierTaskContext), so auto fits in scans here
+        one_pass = section.fit_mode == "one_pass" and use_one_pass(section, files.size_bytes, slots, partitions)
+        tasks = partitions or (min(slots, len(files.pieces)) if one_pass else files.default_tasks(slots))
+        logger.info("the tasks read %d row groups (%d rows) with pyarrow, in %d tasks source=%s",
+                    len(files.pieces), files.rows, tasks, files.uri)
+        return _run(config, section, files.tasks(spark, max(1, tasks)), workdir, one_pass)
     frame = read_source(spark, config.source, workdir)
-    if config.dataset.partitions:
-        frame = frame.repartition(config.dataset.partitions)
-    one_pass = use_one_pass(frame, section, config.dataset.partitions)
+    if partitions:
+        frame = frame.repartition(partitions)
+    one_pass = use_one_pass(section, size_bytes(frame), slots, partitions)
     if one_pass:
-        frame = fit_slots(frame)
+        frame = fit_slots(frame, slots)
     cache = section.cache_input and not one_pass  # one pass reads the input once: nothing to cache
     if cache:
         frame = frame.cache()

@@ -95,27 +95,24 @@ def one_pass_transform(frame, pipeline, out_uri: str, quarantine_uri: str, stric
     return [row.asDict() for row in rows]
 
 
-def use_one_pass(frame, section, partitions: int | None) -> bool:
+def use_one_pass(section, size_bytes: int | None, slots: int, partitions: int | None) -> bool:
     """Whether to fit and transform in one barrier pass (see PreprocessConfig.fit_mode)."""
     if section.fit_mode == "scans":
         return False
-    slots = _slots(frame)
     if section.fit_mode == "one_pass":
         if partitions is not None and partitions > slots:
             raise ConfigError("preprocess", [f"fit_mode one_pass runs every partition at once, but dataset.partitions is "
                                              f"{partitions} and the cluster has {slots} task slots. Lower dataset.partitions "
                                              f"to {slots} or less, or set preprocess.fit_mode: scans."])
         return True
-    size = _size_bytes(frame)
-    logger.info("input estimate %s bytes, %d task slots", size, slots)
-    fits = size is not None and size <= section.one_pass_max_mib << 20
+    logger.info("input estimate %s bytes, %d task slots", size_bytes, slots)
+    fits = size_bytes is not None and size_bytes <= section.one_pass_max_mib << 20
     return fits and (partitions is None or partitions <= slots)
 
 
-def fit_slots(frame):
+def fit_slots(frame, slots: int):
     """The frame in at most one partition per task slot: a barrier stage runs them all at once, and
     it cannot coalesce its input, so more partitions than slots cost a shuffle."""
-    slots = _slots(frame)
     return frame.repartition(slots) if frame.rdd.getNumPartitions() > slots else frame
 
 
@@ -129,12 +126,13 @@ def agreed_pipeline(tasks: list[dict], pipeline):
     return Pipeline.from_json(fitted.pop()) if fitted else pipeline.fit_blocks([])
 
 
-def _slots(frame) -> int:
-    return max(1, frame.sparkSession.sparkContext.defaultParallelism)
+def task_slots(spark) -> int:
+    """How many tasks the cluster runs at once (what a barrier stage may use)."""
+    return max(1, spark.sparkContext.defaultParallelism)
 
 
-def _size_bytes(frame) -> int | None:
-    """Spark's estimate of the input's size; None where Spark does not know it."""
+def size_bytes(frame) -> int | None:
+    """Spark's estimate of a DataFrame's size; None where Spark does not know it."""
     try:
         size = frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()
         size = int(size if isinstance(size, int) else size.toString())

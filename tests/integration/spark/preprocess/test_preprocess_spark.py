@@ -118,15 +118,16 @@ def test_one_pass_with_more_partitions_than_slots_is_a_config_error(spark, workd
 
 
 def test_auto_picks_one_pass_for_a_small_input_only(spark, workdir):
-    from h3spark.preprocess._spark import use_one_pass
+    from h3spark.preprocess._spark import size_bytes, task_slots, use_one_pass
 
-    section = _config(workdir, "auto").preprocess
-    small = spark.read.options(header="true", inferSchema="false").csv(str(workdir / "raw.csv"))
-    assert use_one_pass(small, section, None) and use_one_pass(small, section, 2)
-    assert not use_one_pass(small, section, 3)  # more partitions than local[2] has slots
-    large = spark.range(300_000)  # Spark estimates 8 bytes a row: 2.3 MiB
-    assert use_one_pass(large, section, None)
-    assert not use_one_pass(large, section.model_copy(update={"one_pass_max_mib": 2}), None)
+    section, slots = _config(workdir, "auto").preprocess, task_slots(spark)
+    small = size_bytes(spark.read.options(header="true", inferSchema="false").csv(str(workdir / "raw.csv")))
+    assert use_one_pass(section, small, slots, None) and use_one_pass(section, small, slots, 2)
+    assert not use_one_pass(section, small, slots, 3)  # more partitions than local[2] has slots
+    large = size_bytes(spark.range(300_000))  # Spark estimates 8 bytes a row: 2.3 MiB
+    assert use_one_pass(section, large, slots, None)
+    assert not use_one_pass(section.model_copy(update={"one_pass_max_mib": 2}), large, slots, None)
+    assert not use_one_pass(section, None, slots, None)  # no estimate: the scans
 
 
 @pytest.mark.parametrize("fit_mode", sorted(MODES))
