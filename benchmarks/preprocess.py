@@ -7,8 +7,11 @@ impute (mean) -> standard scale -> one-hot -> assemble, on N synthetic rows of 8
 columns (5% missing) and 3 categorical columns (20 values each). Each method runs in its
 own process (its own JVM for the Spark ones); rows/s counts read + fit + transform + write,
 after the SparkSession is up; the *_warm rows time the Spark arms again in sessions that have
-already run one tiny Python task and one JVM job (Python workers started). Peak memory is the largest summed RSS of the method's
-process tree (Python, JVM and Python workers), sampled every 0.2 s. The last line is JSON.
+already run one tiny Python task and one JVM job (Python workers started). h3spark's tasks read
+the Parquet input themselves with pyarrow (preprocess.reader: auto); full runs add
+h3spark_spark_reader, the same job with Spark's reader, as a CSV, JSON or Kafka source gets.
+Peak memory is the largest summed RSS of the method's process tree (Python, JVM and Python
+workers), sampled every 0.2 s. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -57,15 +60,15 @@ def _spark():
     return get_spark(SparkConfig(master="local[2]", app_name="bench-preprocess", conf=SPARK_CONF))
 
 
-def run_h3spark(data: Path, out: Path) -> float:
+def run_h3spark(data: Path, out: Path, reader: str = "auto") -> float:
     from h3spark.config import H3SparkConfig
     from h3spark.preprocess import preprocess
 
     spark = _spark()
     config = H3SparkConfig.model_validate({
         "name": "bench", "source": {"format": "parquet", "path": str(data)},
-        "dataset": {"uri": str(out / "h3spark")},
-        "preprocess": {"steps": [
+        "dataset": {"uri": str(out / f"h3spark_{reader}")},
+        "preprocess": {"reader": reader, "steps": [
             {"kind": "impute", "columns": NUMERIC, "strategy": "mean"},
             {"kind": "standard_scale", "columns": NUMERIC},
             {"kind": "one_hot", "columns": CATEGORICAL},
@@ -139,8 +142,13 @@ def run_sparkml_warm(data: Path, out: Path) -> float:
     return run_sparkml(data, out)
 
 
+def run_h3spark_spark_reader(data: Path, out: Path) -> float:
+    return run_h3spark(data, out, reader="spark")
+
+
 METHODS = {"h3spark": run_h3spark, "sparkml": run_sparkml, "sklearn": run_sklearn,
-           "h3spark_warm": run_h3spark_warm, "sparkml_warm": run_sparkml_warm}
+           "h3spark_warm": run_h3spark_warm, "sparkml_warm": run_sparkml_warm,
+           "h3spark_spark_reader": run_h3spark_spark_reader}
 
 
 def _tree_rss_bytes(root: int) -> int:
@@ -203,15 +211,19 @@ def main(argv=None) -> int:
         results = {method: measure(method, data, Path(tmp)) for method in ("h3spark", "sparkml", "sklearn")}
         (Path(tmp) / "warm").mkdir()
         results.update({method: measure(method, data, Path(tmp) / "warm") for method in ("h3spark_warm", "sparkml_warm")})
-    print(f"\n{'method':<13} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9}")
+        if not args.quick:
+            results["h3spark_spark_reader"] = measure("h3spark_spark_reader", data, Path(tmp))
+    print(f"\n{'method':<20} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9}")
     for method, result in results.items():
-        print(f"{method:<13} {rows:>9} {result['seconds']:>8.1f} {rows / result['seconds']:>10.0f} {result['peak_mib']:>9.0f}")
+        print(f"{method:<20} {rows:>9} {result['seconds']:>8.1f} {rows / result['seconds']:>10.0f} {result['peak_mib']:>9.0f}")
     figures = {"rows": rows, **{f"{m}_rows_per_s": round(rows / r["seconds"]) for m, r in results.items()},
                **{f"{m}_peak_mib": round(r["peak_mib"]) for m, r in results.items()}}
     figures["ratio_vs_sparkml"] = round(figures["h3spark_rows_per_s"] / figures["sparkml_rows_per_s"], 2)
     # the same pipelines in sessions that already ran a Python task (as in `h3spark run`, where
     # ingest or an earlier stage has started the Python workers): the ~4 s worker start excluded
     figures["ratio_vs_sparkml_warm"] = round(figures["h3spark_warm_rows_per_s"] / figures["sparkml_warm_rows_per_s"], 2)
+    spark_reader = figures.get("h3spark_spark_reader_rows_per_s")
+    figures["ratio_spark_reader_vs_sparkml"] = round(spark_reader / figures["sparkml_rows_per_s"], 2) if spark_reader else None
     print(json.dumps(figures))
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from h3spark.config._base import StrictModel
 from h3spark.config._experiment import ExperimentConfig
@@ -31,3 +31,10 @@ class H3SparkConfig(StrictModel):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
             raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.' and '-'")
         return value
+
+    @model_validator(mode="after")
+    def _reader_fits_source(self) -> "H3SparkConfig":
+        if self.preprocess and self.source and self.preprocess.reader == "pyarrow" and self.source.format != "parquet":
+            raise ValueError(f"preprocess.reader 'pyarrow' reads Parquet sources only, and source.format is "
+                             f"'{self.source.format}'. Set preprocess.reader: auto (or spark).")
+        return self

@@ -76,7 +76,7 @@ class ParquetTasks:
 
         self.sparkSession, self.assignments = spark, assignments
         self.arrow_schema, self.storage = arrow_schema, storage
-        self.schema = from_arrow_schema(arrow_schema, prefer_timestamp_ntz=False)
+        self.schema = from_arrow_schema(arrow_schema)
 
     @property
     def partitions(self) -> int:
@@ -102,12 +102,12 @@ def read_pieces(pieces: list[Piece], arrow_schema: pa.Schema, storage: dict) -> 
     opened: dict[str, pq.ParquetFile] = {}
     try:
         for piece in pieces:
-            if piece.uri not in opened:
-                opened[piece.uri] = _open(piece.uri, storage)
             try:
+                if piece.uri not in opened:
+                    opened[piece.uri] = _open(piece.uri, storage)
                 table = opened[piece.uri].read_row_group(piece.row_group)
             except (OSError, pa.ArrowException) as error:
-                raise DataError(f"cannot read row group {piece.row_group} of {piece.uri}: {error}. The file changed "
+                raise DataError(f"cannot read row group {piece.row_group} of {piece.uri}: {str(error).strip()}. The file changed "
                                 "or is damaged since the job was planned; rewrite it and run again.") from None
             yield _conform(table, arrow_schema).combine_chunks().to_batches()[0] if table.num_rows else \
                 pa.RecordBatch.from_pylist([], schema=arrow_schema)
@@ -180,7 +180,8 @@ def _plan(uri: str, storage: dict) -> ParquetFiles | str:
         size += fs.size(file_uri)
         pieces += [Piece(file_uri, index, metadata.row_group(index).num_rows) for index in range(metadata.num_row_groups)]
     try:
-        spark_types = to_arrow_schema(from_arrow_schema(schema, prefer_timestamp_ntz=False))
+        # naive timestamps are TIMESTAMP_NTZ, as Spark infers them from Parquet; zoned ones are labelled UTC
+        spark_types = to_arrow_schema(from_arrow_schema(schema), timezone="UTC")
     except PySparkException as error:
         return f"a column type has no Spark equivalent ({error})"
     return ParquetFiles(uri, pieces, spark_types, size, storage)
@@ -212,4 +213,11 @@ def _conform(table: pa.Table, arrow_schema: pa.Schema) -> pa.Table:
     """The table with Spark's types (dictionary to values, large to plain strings, ns to us...)."""
     if table.schema.equals(arrow_schema, check_metadata=False):
         return table
-    return pa.table([table.column(field.name).cast(field.type) for field in arrow_schema], schema=arrow_schema)
+    return pa.table([_cast(table.column(field.name), field.type) for field in arrow_schema], schema=arrow_schema)
+
+
+def _cast(column, target: pa.DataType):
+    if column.type == target:
+        return column
+    # Spark keeps microseconds: it truncates nanoseconds, and so does this
+    return column.cast(target, safe=not (pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target)))

@@ -42,3 +42,31 @@ def test_preprocess_publishes_on_hdfs(spark, workdir, hdfs_service, hdfs_root):
     with pytest.raises(DatasetExistsError):
         preprocess(config, workdir=str(workdir), spark=spark)
     assert [name for name in fs.listdir(root) if name.startswith(".")] == []
+
+
+def test_tasks_read_a_parquet_source_on_hdfs_as_spark_does(spark, workdir, hdfs_service, hdfs_root):
+    import numpy as np
+    import pyarrow as pa
+
+    from h3spark.ingest import parquet_files
+
+    root, fs = hdfs_root
+    rng = np.random.default_rng(3)
+    for index in range(2):
+        table = pa.table({"x": pa.array(rng.normal(size=300), mask=rng.random(300) < 0.1),
+                          "c": rng.choice(["a", "b"], 300), "label": rng.integers(0, 2, 300)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, row_group_size=100)
+        fs.write_bytes(f"{root}/raw/part-{index}.parquet", sink.getvalue().to_pybytes())
+    storage = {"webhdfs_url": hdfs_service.webhdfs_url}
+    steps = [{"kind": "impute", "columns": ["x"]}, {"kind": "one_hot", "columns": ["c"]},
+             {"kind": "assemble", "columns": ["x", "c"]}]
+    results = {}
+    for reader in ("pyarrow", "spark"):
+        config = H3SparkConfig.model_validate({
+            "name": "pre-hdfs-parquet", "source": {"format": "parquet", "path": f"{root}/raw"}, "storage": storage,
+            "dataset": {"uri": f"{root}/{reader}"}, "preprocess": {"steps": steps, "reader": reader}})
+        results[reader] = preprocess(config, workdir=str(workdir), spark=spark)
+    assert len(parquet_files(config.source, None, storage).pieces) == 6  # three row groups a file, over WebHDFS
+    assert results["pyarrow"].rows_out == results["spark"].rows_out == 600
+    assert results["pyarrow"].pipeline.to_json() == results["spark"].pipeline.to_json()

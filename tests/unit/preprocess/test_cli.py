@@ -35,3 +35,19 @@ def test_job_passes_config_to_the_same_command(tmp_path, capsys):
     config.write_text("name: nopre\nsource: {format: bundled, name: digits}\n")
     assert _job().main(["--config", str(config), "--workdir", str(tmp_path)]) == 2
     assert "preprocess: required, but missing" in capsys.readouterr().err
+
+
+def test_pyarrow_reader_on_a_csv_source_exits_2(tmp_path, capsys):
+    config = tmp_path / "reader.yaml"
+    config.write_text(textwrap.dedent("""
+        name: reader
+        source: {format: csv, path: raw.csv}
+        preprocess:
+          reader: pyarrow
+          steps:
+            - {kind: impute, columns: [x]}
+    """))
+    assert main(["preprocess", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "preprocess.reader 'pyarrow' reads Parquet sources only, and source.format is 'csv'" in error
+    assert "Traceback" not in error
