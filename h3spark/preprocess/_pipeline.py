@@ -74,7 +74,8 @@ class Pipeline:
             step.spec  # noqa: B018 - validates the step's parameters once, at fit
 
     def fit(self, data, strict: bool = False) -> "Pipeline":
-        """Fit on a pyarrow.Table (here) or a Spark DataFrame (distributed, one scan per depth)."""
+        """Fit on a pyarrow.Table (here), or distributed, one scan per depth: a Spark DataFrame, or
+        :class:`h3spark.ingest.ParquetTasks` (tasks that read Parquet row groups themselves)."""
         if isinstance(data, pa.Table):
             return self.fit_blocks([data], strict)
         from h3spark.preprocess._spark import distributed_partials
