@@ -8,6 +8,10 @@ Arrow transfer and the Python workers, not the numpy work, set the speed on Spar
 Tasks receive the pipeline as JSON (never a pickled object), rebuild it, and run the
 same numpy/pyarrow code as :meth:`Pipeline.transform` on each Arrow batch. The
 transform pass writes Parquet from the tasks and returns one summary row per task.
+
+``frame`` is a Spark DataFrame, or :class:`h3spark.ingest.ParquetTasks`, whose tasks read
+their Parquet row groups themselves (there the scans beat one pass: each allGather waits on
+Spark's one-second poll, while reading row groups again is cheap). Both offer ``mapInArrow``.
 """
 
 from __future__ import annotations
