@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from typing import Any
+import threading
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -139,8 +141,13 @@ class ChunkReader:
     def _decode(self, group: RowGroup) -> tuple[np.ndarray, np.ndarray | None]:
         dataset = self._dataset
         columns = [dataset.features] + ([dataset.label] if dataset.label else [])
-        table = self._parquet(group.file).read_row_group(group.index, columns=columns)
         where = f"{dataset.files[group.file]['path']} row group {group.index}: "
+        try:
+            table = self._parquet(group.file).read_row_group(group.index, columns=columns)
+        except (OSError, pa.ArrowException) as error:
+            reason = " ".join(str(error).split())
+            raise DataError(f"{dataset.uri}/{where}cannot be read ({reason}). The file is damaged or was "
+                            "replaced after publishing; publish the dataset again.") from None
         features = to_numpy(table.column(dataset.features), dataset.feature_spec, where)
         labels = to_numpy(table.column(dataset.label), dataset.label_spec, where) if dataset.label else None
         return features, labels
@@ -161,6 +168,43 @@ class ChunkReader:
     def close(self) -> None:
         while self._open:
             self._open.popitem()[1][0].close()
+
+
+def read_chunks(dataset: FeedDataset, segments: Iterable[Segment], cache: dict | None = None,
+                threads: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """The chunks of ``segments``, in their order. With ``threads`` > 1, that many row groups are
+    read and decoded ahead in a pool (pyarrow releases the GIL while it reads and decodes), each
+    thread with its own open files; the order, and so every shuffle, stays the same."""
+    if threads <= 1:
+        reader = ChunkReader(dataset, cache)
+        try:
+            yield from (reader.read(segment) for segment in segments)
+        finally:
+            reader.close()
+        return
+    local, readers = threading.local(), []
+
+    def read(segment: Segment):
+        if not hasattr(local, "reader"):
+            local.reader = ChunkReader(dataset, cache)
+            readers.append(local.reader)
+        return local.reader.read(segment)
+
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="h3spark-read")
+    try:
+        for segment in segments:
+            pending.append(pool.submit(read, segment))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+        for reader in readers:
+            reader.close()
 
 
 def _checked_files(entry: Any, where: str) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from h3spark.errors import ConfigError, DataError
 from h3spark.feed._batching import Batch, rebatch, shuffled_batches
 from h3spark.feed._columns import check_expected
-from h3spark.feed._dataset import ChunkReader, FeedDataset
+from h3spark.feed._dataset import FeedDataset, read_chunks
 from h3spark.feed._plan import REMAINDERS, batches_per_epoch, epoch_order, rows_per_shard, shard_segments
 from h3spark.feed._prefetch import prefetched
 from h3spark.feed._source import BatchSource
@@ -44,6 +45,9 @@ class DataIterator(BatchSource):
       (seed, epoch, rank, num_workers); the order never depends on thread timing.
     - ``drop_last``: drop each shard's last partial batch.
     - ``prefetch``: batches prepared ahead by one background thread (0: none).
+    - ``read_threads``: row groups read and decoded ahead in parallel (pyarrow releases the
+      GIL); default: half this process's share of the cores, 1 to 4 (:func:`default_read_threads`).
+      The order of the batches does not depend on it.
     - ``cache``: keep this shard's decoded row groups in memory after the first epoch.
     - ``expect``: ``{column: shape}`` the model needs; a mismatch raises DataError.
 
@@ -54,7 +58,8 @@ class DataIterator(BatchSource):
     def __init__(self, uri: str, split: str | None = None, *, batch_size: int = 256, epochs: int = 1,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10_000, drop_last: bool = False,
                  rank: int = 0, num_workers: int = 1, remainder: str = "pad",
-                 expect: Mapping[str, Any] | None = None, prefetch: int = 4, cache: bool = False,
+                 expect: Mapping[str, Any] | None = None, prefetch: int = 4, read_threads: int | None = None,
+                 cache: bool = False,
                  features: str | None = None, label: str | None | bool = None,
                  fs: FileSystem | None = None, webhdfs_url: str | None = None):
         self.uri, self.split = uri, split
@@ -62,6 +67,7 @@ class DataIterator(BatchSource):
         self.shuffle, self.seed, self.shuffle_buffer = shuffle, seed, shuffle_buffer
         self.rank, self.num_workers, self.remainder = rank, num_workers, remainder
         self.prefetch, self.cache = prefetch, cache
+        self.read_threads = default_read_threads() if read_threads is None else read_threads
         self._validate_params()
         self.dataset_ = FeedDataset(resolve_uri(uri), split, features, label, fs, webhdfs_url)
         check_expected(self.dataset_.specs, self._expected(expect), self.dataset_.where)
@@ -73,7 +79,8 @@ class DataIterator(BatchSource):
 
     def _validate_params(self) -> None:
         problems = [_int_problem(name, getattr(self, name), low) for name, low in
-                    (("batch_size", 1), ("epochs", 0), ("num_workers", 1), ("shuffle_buffer", 0), ("prefetch", 0), ("seed", 0))]
+                    (("batch_size", 1), ("epochs", 0), ("num_workers", 1), ("shuffle_buffer", 0), ("prefetch", 0),
+                     ("seed", 0), ("read_threads", 1))]
         if self.remainder not in REMAINDERS:
             problems.append(f"The 'remainder' parameter of DataIterator must be one of {list(REMAINDERS)}. Got {self.remainder!r} instead.")
         problems = [problem for problem in problems if problem]
@@ -135,16 +142,27 @@ class DataIterator(BatchSource):
     def _batches(self, epoch: int) -> Iterator[Batch]:
         order = epoch_order(self.row_groups_, self.seed, epoch, self.shuffle)
         segments = shard_segments(order, self.rank, self.num_workers, self.remainder)
-        reader = ChunkReader(self.dataset_, self._cache)
+        chunks = read_chunks(self.dataset_, segments, self._cache, self.read_threads)
         try:
-            chunks = (reader.read(segment) for segment in segments)
             if self.shuffle and self.shuffle_buffer:
                 rng = np.random.default_rng([self.seed, epoch, self.rank, self.num_workers])
                 yield from shuffled_batches(chunks, self.batch_size, self.drop_last, self.shuffle_buffer, rng)
             else:
                 yield from rebatch(chunks, self.batch_size, self.drop_last)
         finally:
-            reader.close()
+            chunks.close()
+
+
+def default_read_threads() -> int:
+    """Half this process's share of the cores, between 1 and 4: the rest train and batch. The
+    share divides by LOCAL_WORLD_SIZE, the training processes on this host (set by the launcher).
+    On 2 cores that is 1: there a second reader slowed CPU training (oversubscription)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        processes = 1
+    return max(1, min(4, cores // (2 * processes)))
 
 
 def _is_int(value: Any) -> bool:

@@ -107,7 +107,8 @@ def read_pieces(pieces: list[Piece], arrow_schema: pa.Schema, storage: dict) -> 
                     opened[piece.uri] = _open(piece.uri, storage)
                 table = opened[piece.uri].read_row_group(piece.row_group)
             except (OSError, pa.ArrowException) as error:
-                raise DataError(f"cannot read row group {piece.row_group} of {piece.uri}: {str(error).strip()}. The file changed "
+                reason = " ".join(str(error).split())
+                raise DataError(f"cannot read row group {piece.row_group} of {piece.uri}: {reason}. The file changed "
                                 "or is damaged since the job was planned; rewrite it and run again.") from None
             yield _conform(table, arrow_schema).combine_chunks().to_batches()[0] if table.num_rows else \
                 pa.RecordBatch.from_pylist([], schema=arrow_schema)

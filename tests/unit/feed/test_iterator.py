@@ -1,6 +1,7 @@
 """DataIterator over tiny pyarrow-written datasets: coverage, determinism, encodings, errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +171,48 @@ def test_breaking_early_stops_the_prefetch_thread(dataset):
     next(iterator)
     iterator.close()
     assert not any(thread.name == "h3spark-feed" for thread in threading.enumerate())
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_order_does_not_depend_on_read_threads(dataset, shuffle):
+    uri = dataset(rows=300, files=3, row_groups=5)
+    runs = [DataIterator(uri, batch_size=7, epochs=2, shuffle=shuffle, seed=5, shuffle_buffer=40, rank=1, num_workers=2,
+                         read_threads=threads) for threads in (1, 2, 4)]
+    batches = [[(features.copy(), labels.copy()) for features, labels in run] for run in runs]
+    for other in batches[1:]:
+        assert len(other) == len(batches[0])
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(batches[0], other))
+
+
+def test_breaking_early_stops_the_read_threads(dataset):
+    import threading
+
+    data = DataIterator(dataset(rows=400, files=4, row_groups=10), batch_size=2, prefetch=2, read_threads=3)
+    iterator = iter(data)
+    next(iterator)
+    iterator.close()
+    assert not any(thread.name.startswith(("h3spark-read", "h3spark-feed")) for thread in threading.enumerate())
+
+
+def test_a_read_thread_error_reaches_the_consumer(dataset):
+    uri = dataset(rows=200, files=2, row_groups=4)
+    data = DataIterator(uri, batch_size=10, read_threads=2, prefetch=0)
+    path = sorted((Path(uri[len("file://"):])).glob("part-*.parquet"))[1]
+    raw = path.read_bytes()
+    path.write_bytes(raw[:4] + b"\xff" * (len(raw) // 2) + raw[4 + len(raw) // 2:])  # its pages are garbage
+    with pytest.raises(DataError, match=r"part-00001.parquet row group 0: cannot be read .* publish the dataset again"):
+        list(data)
+
+
+def test_read_threads_must_be_positive_and_default_to_a_share_of_the_cores(dataset, monkeypatch):
+    from h3spark.feed._iterator import default_read_threads
+
+    with pytest.raises(ConfigError, match=r"'read_threads' parameter of DataIterator must be an int in the range \[1, inf\)"):
+        DataIterator(dataset(rows=9), read_threads=0)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_read_threads() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # four training processes share the 16 cores
+    assert default_read_threads() == 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert default_read_threads() == 1
