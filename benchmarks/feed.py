@@ -5,7 +5,8 @@
 Writes ROWS x 784 float32 features plus an int64 label twice (list<float32> snappy, as
 Spark writes it, and uncompressed fixed_size_binary(3136)), then reads each at batch 256:
 a raw pyarrow read converted to numpy and sliced into batches (the practical limit), the
-iterator unshuffled and shuffled, Petastorm's make_batch_reader if it imports, and the
+iterator unshuffled and shuffled (also with 2 read threads), Petastorm's make_batch_reader if
+it imports, and the
 iterator from hdfs:// when the local HDFS runs. The last line is one JSON object.
 """
 
