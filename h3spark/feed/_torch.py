@@ -9,7 +9,8 @@ from typing import Iterator
 
 import numpy as np
 
-from h3spark.errors import missing_dependency
+from h3spark.errors import UsageError, missing_dependency
+from h3spark.feed._prefetch import prefetched
 from h3spark.feed._source import BatchSource
 
 
@@ -32,19 +33,46 @@ class TorchBatches:
     read-only views of Arrow memory are copied once first, because torch tensors are
     always writable and must not alias the (possibly cached) dataset. With ``device``,
     tensors are moved there (``non_blocking`` for pinned transfers).
+
+    ``pin_memory`` (default: when ``device`` is a CUDA device) copies each batch into
+    page-locked memory in a background thread, a few batches ahead, and moves it with
+    ``non_blocking=True``. A copy from pageable memory would wait for the GPU's queued work
+    first (CUDA's rule for pageable transfers), so the loop could not run ahead of the GPU.
     """
 
-    def __init__(self, source: BatchSource, device=None, non_blocking: bool = False):
+    def __init__(self, source: BatchSource, device=None, non_blocking: bool = False, pin_memory: bool | None = None,
+                 pin_ahead: int = 4):
         self.torch = _import_torch()
         self.source, self.device, self.non_blocking = source, device, non_blocking
+        target = None if device is None else self.torch.device(device)
+        self.pin_memory = bool(target is not None and target.type == "cuda") if pin_memory is None else pin_memory
+        if self.pin_memory and not self.torch.cuda.is_available():
+            raise UsageError("TorchBatches(pin_memory=True) needs CUDA, and torch sees no CUDA device here. "
+                             "Leave pin_memory unset (it pins only for a CUDA device) or set it to False.")
+        self.pin_ahead = pin_ahead
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __iter__(self) -> Iterator[tuple]:
-        for features, labels in self.source:
-            yield self._tensor(features), None if labels is None else self._tensor(labels)
+        if not self.pin_memory:
+            for features, labels in self.source:
+                yield self._tensor(features), None if labels is None else self._tensor(labels)
+            return
+        pinned = prefetched(lambda: ((self._pinned(features), None if labels is None else self._pinned(labels))
+                                     for features, labels in self.source), self.pin_ahead, name="h3spark-pin")
+        for features, labels in pinned:
+            yield self._moved(features, True), None if labels is None else self._moved(labels, True)
 
     def _tensor(self, values: np.ndarray):
         tensor = self.torch.from_numpy(values if values.flags.writeable else values.copy())
-        return tensor if self.device is None else tensor.to(self.device, non_blocking=self.non_blocking)
+        return self._moved(tensor, self.non_blocking)
+
+    def _pinned(self, values: np.ndarray):
+        """A page-locked copy of ``values`` (the one copy a read-only batch needs anyway)."""
+        tensor = self.torch.empty(values.shape, dtype=self.torch.from_numpy(values[:0].copy()).dtype, pin_memory=True)
+        np.copyto(tensor.numpy(), values)
+        return tensor
+
+    def _moved(self, tensor, non_blocking: bool):
+        return tensor if self.device is None else tensor.to(self.device, non_blocking=non_blocking)

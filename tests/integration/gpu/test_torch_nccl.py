@@ -79,3 +79,28 @@ def test_plain_ddp_script_runs_on_nccl_under_launch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
     assert result["accuracy"] > 0.9
+
+
+PINNED_CHECK = """
+import sys
+import torch
+from h3spark.feed import DataIterator, TorchBatches
+
+data = DataIterator(sys.argv[1], batch_size=512, shuffle=True, seed=2)
+pinned = TorchBatches(data, device="cuda")
+assert pinned.pin_memory
+on_gpu = [(x.cpu(), y.cpu()) for x, y in pinned]
+on_host = list(TorchBatches(data))
+assert len(on_gpu) == len(on_host) == len(data)
+assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(on_gpu, on_host))
+print("ok", len(on_gpu))
+"""
+
+
+def test_pinned_batches_reach_the_gpu_unchanged(tmp_path):
+    python, _ = cuda_python()
+    uri = publish_images(tmp_path, rows=4096)
+    done = subprocess.run([python, "-c", PINNED_CHECK, uri], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", "8"]

@@ -105,3 +105,32 @@ def test_example_conf_ingests_on_spark_then_trains_and_resumes(spark, torch_pyth
     assert int(second.rsplit("-", 1)[1]) == 2 * int(first.rsplit("-", 1)[1])
     out = capsys.readouterr().out
     assert "h3spark train train_torch_example: done" in out and "torch gloo workers=2 gpus=0" in out
+
+
+TORCH_BATCHES_CHECK = """
+import sys
+import numpy as np
+import torch
+from h3spark.errors import UsageError
+from h3spark.feed import DataIterator, TorchBatches
+
+data = DataIterator(sys.argv[1], batch_size=100, shuffle=True, seed=1, read_threads=2)
+plain = [(x.clone(), y.clone()) for x, y in TorchBatches(data)]
+on_cpu = list(TorchBatches(data, device="cpu"))  # no CUDA device: never pinned
+assert len(plain) == len(on_cpu) == len(data)
+assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(plain, on_cpu))
+assert not TorchBatches(data, device="cpu").pin_memory
+try:
+    TorchBatches(data, pin_memory=True)
+except UsageError as error:
+    assert "needs CUDA" in str(error) and "pin_memory" in str(error), error
+else:
+    assert torch.cuda.is_available(), "pin_memory=True without CUDA was accepted"
+print("ok", len(plain))
+"""
+
+
+def test_torch_batches_on_cpu_and_pinning_without_cuda(torch_python, blobs):
+    done = subprocess.run([torch_python, "-c", TORCH_BATCHES_CHECK, blobs], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", "21"]  # 2048 train rows in batches of 100
