@@ -222,7 +222,8 @@ class PreprocessConfig(StrictModel):
     strict: bool = False
     quarantine_uri: str | None = Field(default=None, description="default: the dataset URI + '_quarantine'")
     row_groups_per_file: int = Field(default=4, gt=0)
-    cache_input: bool = Field(default=True, description="cache the input between fit scans (fit_mode scans only)")
+    cache_input: bool = Field(default=True, description="cache the input between fit scans (fit_mode scans, Spark's "
+                              "reader only: the pyarrow reader reads the row groups again)")
     fit_mode: Literal["auto", "one_pass", "scans"] = Field(
         default="auto", description="one_pass: each task holds its rows, fits through a barrier allGather of exact "
         "statistics, then transforms them (one read of the input); scans: one Spark scan per fit depth, then the "

@@ -59,14 +59,21 @@ class TorchBatches:
             for features, labels in self.source:
                 yield self._tensor(features), None if labels is None else self._tensor(labels)
             return
-        pinned = prefetched(lambda: ((self._pinned(features), None if labels is None else self._pinned(labels))
-                                     for features, labels in self.source), self.pin_ahead, name="h3spark-pin")
+        pinned = prefetched(lambda: self._pinning(), self.pin_ahead, name="h3spark-pin")
         for features, labels in pinned:
             yield self._moved(features, True), None if labels is None else self._moved(labels, True)
 
     def _tensor(self, values: np.ndarray):
         tensor = self.torch.from_numpy(values if values.flags.writeable else values.copy())
         return self._moved(tensor, self.non_blocking)
+
+    def _pinning(self):
+        """(In the pin thread.) The batches in page-locked memory, with this device current, as DataLoader does."""
+        target = self.torch.device(self.device)
+        if target.index is not None:
+            self.torch.cuda.set_device(target)
+        for features, labels in self.source:
+            yield self._pinned(features), None if labels is None else self._pinned(labels)
 
     def _pinned(self, values: np.ndarray):
         """A page-locked copy of ``values`` (the one copy a read-only batch needs anyway)."""

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from h3spark.config import SourceConfig
-from h3spark.errors import ConfigError, DataError
+from h3spark.errors import ConfigError, DataError, StorageError
 from h3spark.storage import filesystem_for, join_uri, resolve_uri
 from h3spark.storage._uri import local_path
 
@@ -86,26 +86,27 @@ class ParquetTasks:
         """``fn`` over each task's blocks, as ``DataFrame.mapInArrow``; returns a DataFrame."""
         assignments, arrow_schema, storage = self.assignments, self.arrow_schema, self.storage
 
-        def run(placeholder: Iterator[pa.RecordBatch]):
-            from pyspark import TaskContext
-
-            for _ in placeholder:  # the one row of spark.range that made this task
-                pass
-            yield from fn(read_pieces(assignments[TaskContext.get().partitionId()], arrow_schema, storage))
+        def run(task_ids: Iterator[pa.RecordBatch]):
+            ids = [task for batch in task_ids for task in batch.column(0).to_pylist()]  # one row of spark.range
+            yield from fn(read_pieces([piece for task in ids for piece in assignments[task]], arrow_schema, storage))
 
         count = len(assignments)
         return self.sparkSession.range(count, numPartitions=count).mapInArrow(run, schema, barrier=barrier)
 
 
 def read_pieces(pieces: list[Piece], arrow_schema: pa.Schema, storage: dict) -> Iterator[pa.RecordBatch]:
-    """One record batch per row group, in order, with Spark's types."""
-    opened: dict[str, pq.ParquetFile] = {}
+    """One record batch per row group, in order, with Spark's types. A task's pieces are
+    contiguous runs of each file, so one file is open at a time."""
+    uri, handle, parquet = None, None, None
     try:
         for piece in pieces:
             try:
-                if piece.uri not in opened:
-                    opened[piece.uri] = _open(piece.uri, storage)
-                table = opened[piece.uri].read_row_group(piece.row_group)
+                if piece.uri != uri:
+                    _close(handle, parquet)
+                    uri, handle, parquet = piece.uri, None, None
+                    handle = _handle(piece.uri, storage)
+                    parquet = pq.ParquetFile(handle, pre_buffer=not piece.uri.startswith("file://"))
+                table = parquet.read_row_group(piece.row_group)
             except (OSError, pa.ArrowException) as error:
                 reason = " ".join(str(error).split())
                 raise DataError(f"cannot read row group {piece.row_group} of {piece.uri}: {reason}. The file changed "
@@ -113,22 +114,35 @@ def read_pieces(pieces: list[Piece], arrow_schema: pa.Schema, storage: dict) -> 
             yield _conform(table, arrow_schema).combine_chunks().to_batches()[0] if table.num_rows else \
                 pa.RecordBatch.from_pylist([], schema=arrow_schema)
     finally:
-        for handle in opened.values():
-            handle.close()
+        _close(handle, parquet)
 
 
-def parquet_files(source: SourceConfig, workdir: str | None, storage: dict, reader: str = "auto") -> ParquetFiles | None:
+def _close(handle, parquet) -> None:
+    if parquet is not None:
+        parquet.close()
+    if handle is not None:
+        handle.close()  # ParquetFile does not close a file object it was given
+
+
+def parquet_files(source: SourceConfig, workdir: str | None, storage: dict, reader: str = "auto",
+                  timezone: str = "UTC") -> ParquetFiles | None:
     """Plan a task-side read of a Parquet source, or None where Spark's reader must do it.
 
     ``reader`` is ``auto`` (pyarrow where it gives what Spark would: a Parquet file or a flat
-    directory of them, one schema, types Spark supports, no reader options), ``pyarrow``
-    (the same, and an error where it cannot) or ``spark``.
+    directory of them, one schema, types Spark supports, no reader options; Spark's reader
+    when Python cannot reach the storage), ``pyarrow`` (the same, and an error where it
+    cannot) or ``spark``. ``timezone`` labels zoned timestamps (Spark's session time zone).
     """
     if reader == "spark" or (reader == "auto" and source.format != "parquet"):
         return None
     why_not = _unsupported(source)
     uri = resolve_uri(source.path, workdir) if source.path else None
-    plan = None if why_not else _plan(uri, storage)
+    try:
+        plan = None if why_not else _plan(uri, storage, timezone)
+    except StorageError as error:
+        if reader == "pyarrow":
+            raise
+        plan = f"Python cannot reach it ({error})"
     if isinstance(plan, str):
         why_not, plan = plan, None
     if why_not and reader == "pyarrow":
@@ -149,7 +163,7 @@ def _unsupported(source: SourceConfig) -> str | None:
     return None
 
 
-def _plan(uri: str, storage: dict) -> ParquetFiles | str:
+def _plan(uri: str, storage: dict, timezone: str) -> ParquetFiles | str:
     """The row groups of every file, or why the task-side read does not apply."""
     from pyspark.errors import PySparkException
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
@@ -172,7 +186,12 @@ def _plan(uri: str, storage: dict) -> ParquetFiles | str:
             with _handle(file_uri, storage) as handle:
                 metadata = pq.read_metadata(handle)
         except (OSError, pa.ArrowException) as error:
-            return f"{file_uri} is not a readable Parquet file ({error})"
+            reason = " ".join(str(error).split())
+            raise DataError(f"{file_uri} is not a readable Parquet file ({reason}). Remove it from the source "
+                            "directory or write it again.") from None
+        int96 = [column.name for column in metadata.schema if column.physical_type == "INT96"]
+        if int96:  # legacy Hive/Impala timestamps: Spark reads them zoned, pyarrow naive
+            return f"{file_uri} stores {', '.join(int96)} as INT96 timestamps"
         file_schema = metadata.schema.to_arrow_schema().remove_metadata()
         if schema is None:
             schema = file_schema
@@ -181,8 +200,10 @@ def _plan(uri: str, storage: dict) -> ParquetFiles | str:
         size += fs.size(file_uri)
         pieces += [Piece(file_uri, index, metadata.row_group(index).num_rows) for index in range(metadata.num_row_groups)]
     try:
-        # naive timestamps are TIMESTAMP_NTZ, as Spark infers them from Parquet; zoned ones are labelled UTC
-        spark_types = to_arrow_schema(from_arrow_schema(schema), timezone="UTC")
+        # naive timestamps are TIMESTAMP_NTZ, as Spark infers them from Parquet; zoned ones carry the
+        # session's time zone; every column is nullable, as in any Spark file source
+        nullable = pa.schema([field.with_nullable(True) for field in schema])
+        spark_types = to_arrow_schema(from_arrow_schema(nullable), timezone=timezone)
     except PySparkException as error:
         return f"a column type has no Spark equivalent ({error})"
     return ParquetFiles(uri, pieces, spark_types, size, storage)
@@ -198,15 +219,9 @@ def _deal(pieces: list[Piece], count: int) -> list[list[Piece]]:
     return assignments
 
 
-def _open(uri: str, storage: dict) -> pq.ParquetFile:
-    if uri.startswith("file://"):
-        return pq.ParquetFile(local_path(uri), memory_map=True)
-    return pq.ParquetFile(_handle(uri, storage), pre_buffer=True)
-
-
 def _handle(uri: str, storage: dict):
     if uri.startswith("file://"):
-        return open(local_path(uri), "rb")
+        return pa.memory_map(local_path(uri))  # native: reads do not hold the GIL
     return filesystem_for(uri, storage.get("webhdfs_url"), storage.get("hdfs_user")).open_input(uri)
 
 
@@ -220,5 +235,5 @@ def _conform(table: pa.Table, arrow_schema: pa.Schema) -> pa.Table:
 def _cast(column, target: pa.DataType):
     if column.type == target:
         return column
-    # Spark keeps microseconds: it truncates nanoseconds, and so does this
+    # Spark keeps microseconds (it refuses nanosecond Parquet timestamps); nanoseconds are truncated here
     return column.cast(target, safe=not (pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target)))

@@ -68,7 +68,16 @@ def preprocess(config: H3SparkConfig, workdir: str | None = None, spark=None) ->
 
     spark = spark or get_spark(config.spark)
     slots, partitions = task_slots(spark), config.dataset.partitions
-    files = parquet_files(config.source, workdir, config.storage.model_dump(), section.reader)
+    files = parquet_files(config.source, workdir, config.storage.model_dump(), section.reader,
+                          spark.conf.get("spark.sql.session.timeZone", "UTC"))
+    if files is not None and partitions and partitions > len(files.pieces):
+        message = (f"dataset.partitions is {partitions} but the source has {len(files.pieces)} row groups, and the "
+                   "tasks read whole row groups")
+        if section.reader == "auto":
+            logger.info("Spark reads the source: %s (Spark repartitions the rows)", message)
+            files = None
+        else:
+            logger.warning("%s: %d tasks get nothing to do", message, partitions - len(files.pieces))
     if files is not None:  # the tasks read the row groups themselves: nothing to cache or repartition
         # reading row groups again costs less than a barrier exchange per fit depth (allGather answers
         # on a one-second poll in Spark's BarrierTaskContext), so auto fits in scans here

@@ -119,7 +119,9 @@ def _start_helpers(spec, task, host, root, procs, on_line) -> dict[str, str]:
     for server in plan.servers:
         env = {**spec.env, **ps_env("server", root["host"], root["port"], spec.num_workers, spec.num_servers, host)}
         procs.add(start_role("server", server, PS_ROLE_COMMAND, env, on_line))
-    return ps_env("worker", root["host"], root["port"], spec.num_workers, spec.num_servers, host)
+    # LOCAL_WORLD_SIZE: the workers on this host, which share its cores (DataIterator's read threads)
+    return {**ps_env("worker", root["host"], root["port"], spec.num_workers, spec.num_servers, host),
+            "LOCAL_WORLD_SIZE": str(root["local_world_size"])}
 
 
 def _worker_command(spec, tmp: str) -> tuple[list[str], str | None]:

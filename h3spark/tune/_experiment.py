@@ -83,7 +83,7 @@ class Experiment:
         slots = min(self.parallelism or self.executor.default_slots(), batch_size)
         setup = {"address": list(self._dispatcher.address), "experiment_dir": self.experiment_dir,
                  "dataset_uri": self.dataset_uri, "metric": self.metric, "direction": self.direction,
-                 "timeout_s": self.timeout_s, "kafka": self.kafka}
+                 "timeout_s": self.timeout_s, "kafka": self.kafka, "slots": slots}
         if self.kafka:
             from h3spark.tune._kafka import KafkaStopBridge
 

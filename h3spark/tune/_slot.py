@@ -142,6 +142,8 @@ def _die_with_parent(parent_pid: int) -> None:
 def _trial_main(writer, slot: int, trial: dict, train_fn, setup: dict, gpus: list[str], parent_pid: int) -> None:
     started_at = time.time()
     _die_with_parent(parent_pid)
+    # trials side by side share the host's cores (DataIterator's read threads); at most this many run here
+    os.environ.setdefault("LOCAL_WORLD_SIZE", str(setup.get("slots", 1)))
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     record = {"trial_id": trial["trial_id"], "slot": slot, "started_at": started_at, "gpus": gpus}

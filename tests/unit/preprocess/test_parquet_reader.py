@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from h3spark.config import SourceConfig
-from h3spark.errors import ConfigError, DataError
+from h3spark.errors import ConfigError, DataError, StorageError
 from h3spark.ingest import parquet_files
 from h3spark.ingest._parquet_tasks import _deal, read_pieces
 
@@ -55,6 +55,7 @@ def test_a_single_file_is_a_source_too(tmp_path):
     ("uint", "has no Spark equivalent"),
     ("csv", "its format is csv"),
     ("empty", "holds no files"),
+    ("int96", "stores at as INT96 timestamps"),
 ])
 def test_spark_reads_what_pyarrow_would_read_differently(tmp_path, case, why):
     source_dir = tmp_path / "data"
@@ -74,6 +75,9 @@ def test_spark_reads_what_pyarrow_would_read_differently(tmp_path, case, why):
     elif case == "empty":
         path = tmp_path / "nothing"
         path.mkdir()
+    elif case == "int96":
+        pq.write_table(pa.table({"at": pa.array([1, 2], pa.timestamp("us"))}), source_dir / "a.parquet",
+                       use_deprecated_int96_timestamps=True)
     fmt = "csv" if case == "csv" else "parquet"
     source = SourceConfig(format=fmt, path=str(path), **options)
     assert parquet_files(source, None, {}, "auto") is None
@@ -114,3 +118,50 @@ def test_a_file_damaged_after_planning_fails_with_its_name(tmp_path):
     (tmp_path / "a.parquet").write_bytes(b"PAR1" + b"\0" * (size - 8) + b"PAR1")
     with pytest.raises(DataError, match=r"cannot read row group 0 of file://.*/a.parquet: .*rewrite it"):
         list(read_pieces(files.pieces, files.arrow_schema, {}))
+
+
+def test_unreachable_storage_falls_back_under_auto_and_fails_under_pyarrow():
+    source = SourceConfig(format="parquet", path="hdfs://127.0.0.1:1/data")
+    storage = {"webhdfs_url": "http://127.0.0.1:1"}  # nothing listens there
+    assert parquet_files(source, None, storage, "auto") is None
+    with pytest.raises(StorageError, match=r"WebHDFS at http://127.0.0.1:1"):
+        parquet_files(source, None, storage, "pyarrow")
+
+
+def test_a_file_that_is_not_parquet_is_a_data_error_naming_it(tmp_path):
+    _write(tmp_path / "a.parquet", 10, 5)
+    (tmp_path / "notes.txt").write_text("not parquet")
+    for reader in ("auto", "pyarrow"):
+        with pytest.raises(DataError, match=r"notes.txt is not a readable Parquet file .*Remove it"):
+            _plan(tmp_path, reader=reader)
+
+
+def test_columns_are_nullable_and_zoned_timestamps_carry_the_session_time_zone(tmp_path):
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("at", pa.timestamp("us", "UTC"))])
+    pq.write_table(pa.table({"id": [1, 2], "at": [0, 3_600_000_000]}, schema=schema), tmp_path / "t.parquet")
+    files = parquet_files(_source(tmp_path), None, {}, "auto", timezone="Europe/Oslo")
+    assert all(field.nullable for field in files.arrow_schema)
+    assert files.arrow_schema.field("at").type == pa.timestamp("us", "Europe/Oslo")
+    batch = next(read_pieces(files.pieces, files.arrow_schema, {}))
+    assert batch.schema == files.arrow_schema and batch.column(1).cast(pa.int64()).to_pylist() == [0, 3_600_000_000]
+
+
+def test_a_task_reading_several_files_keeps_one_open(tmp_path, monkeypatch):
+    import h3spark.ingest._parquet_tasks as tasks
+
+    for index in range(5):
+        _write(tmp_path / f"{index}.parquet", 20, 10, start=20 * index)
+    files = _plan(tmp_path)
+    opened, live = [], []
+    real = tasks._handle
+
+    def counting(uri, storage):
+        handle = real(uri, storage)
+        opened.append(handle)
+        live.append(sum(not item.closed for item in opened))
+        return handle
+
+    monkeypatch.setattr(tasks, "_handle", counting)
+    rows = [row for batch in read_pieces(files.pieces, files.arrow_schema, {}) for row in batch.column(0).to_pylist()]
+    assert rows == list(range(100)) and len(opened) == 5
+    assert max(live) == 1 and all(handle.closed for handle in opened)

@@ -58,7 +58,9 @@ def test_blocks_have_the_schema_of_sparks_own_reader(spark, tmp_path):
     table = pa.table({"b": [True, False], "i8": pa.array([1, 2], pa.int8()), "i32": pa.array([1, 2], pa.int32()),
                       "f": pa.array([1.5, 2.5], pa.float32()), "s": pa.array(["a", "b"]).dictionary_encode(),
                       "ls": pa.array(["c", "d"], pa.large_string()), "d": pa.array([1, 2], pa.date32()),
-                      "t": pa.array([1_000, 2_000], pa.timestamp("us")), "v": pa.array([[1.0], [2.0, 3.0]], pa.list_(pa.float32()))})
+                      "t": pa.array([1_000, 2_000], pa.timestamp("us")), "v": pa.array([[1.0], [2.0, 3.0]], pa.list_(pa.float32())),
+                      "z": pa.array([5_000, 6_000], pa.timestamp("ms", "UTC"))})
+    table = table.append_column(pa.field("req", pa.int64(), nullable=False), pa.array([7, 8]))  # a required column
     pq.write_table(table, tmp_path / "t.parquet")
 
     def schema_of(batches):
@@ -66,7 +68,8 @@ def test_blocks_have_the_schema_of_sparks_own_reader(spark, tmp_path):
             yield pa.RecordBatch.from_pydict({"schema": [str(batch.schema)], "rows": [json.dumps(batch.to_pylist(), default=str)]})
 
     by_spark = spark.read.parquet(str(tmp_path / "t.parquet")).mapInArrow(schema_of, "schema string, rows string").first()
-    files = parquet_files(_config(tmp_path / "t.parquet", "unused", "pyarrow").source, None, {}, "pyarrow")
+    files = parquet_files(_config(tmp_path / "t.parquet", "unused", "pyarrow").source, None, {}, "pyarrow",
+                          spark.conf.get("spark.sql.session.timeZone"))
     block = next(read_pieces(files.pieces, files.arrow_schema, {}))
     assert str(block.schema) == by_spark.schema
     assert json.dumps(block.to_pylist(), default=str) == by_spark.rows
@@ -102,3 +105,14 @@ def test_a_partitioned_directory_falls_back_to_spark_under_auto(spark, workdir, 
     assert result.rows_in == ROWS
     source_schema = read_manifest(result.uri)["source_schema"]
     assert "year" in [field["name"] for field in source_schema["fields"]]
+
+
+def test_more_partitions_than_row_groups_go_to_sparks_reader_under_auto(spark, workdir, parquet_source, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="h3spark")
+    result = preprocess(_config(parquet_source, "datasets/many", "auto", "scans", partitions=12), workdir=str(workdir),
+                        spark=spark)  # 3 + 4 + 3 row groups
+    assert result.rows_in == ROWS
+    assert "dataset.partitions is 12 but the source has 10 row groups" in caplog.text
+    assert "Spark repartitions the rows" in caplog.text
