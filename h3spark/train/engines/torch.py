@@ -125,6 +125,7 @@ class _TrainState:
         self.step = 0
         self.interval = settings["checkpoint_interval"]
         self.writer = _summary_writer(settings["log_dir"]) if rank == 0 and settings.get("log_dir") else None
+        self.losses = _LossLog(self.writer) if self.writer is not None else None
         self.fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0"))
 
     def resume(self, model: nn.Module, optimizer, device: torch.device) -> None:
@@ -146,8 +147,8 @@ class _TrainState:
         self.step += 1
         if self.fail_at and self.step == self.fail_at and self.rank == self.world_size - 1:
             raise RuntimeError(f"{FAIL_AT_STEP_ENV}={self.fail_at}: failing on purpose at step {self.step}")
-        if self.writer is not None and self.step % LOG_EVERY_STEPS == 0:
-            self.writer.add_scalar("train/loss", float(loss), self.step)
+        if self.losses is not None and self.step % LOG_EVERY_STEPS == 0:
+            self.losses.add(self.step, loss)
         if self.rank == 0 and self.interval and self.step % self.interval == 0:
             self.checkpoint(model, optimizer)
 
@@ -167,6 +168,31 @@ def _tensors(files: dict[str, bytes], stem: str) -> dict[str, torch.Tensor]:
         if stem + suffix in files:
             return bytes_to_tensors(stem + suffix, files[stem + suffix])
     raise DataError(f"the checkpoint has no {stem}{'/'.join(TENSOR_SUFFIXES)} file; it is incomplete.")
+
+
+class _LossLog:
+    """``train/loss`` every LOG_EVERY_STEPS steps without stalling the GPU: on CUDA the loss is copied
+    to host memory asynchronously and written once that copy is done, at a later step or at the end
+    (a plain ``float(loss)`` would wait for the device and drain its queue every few steps)."""
+
+    def __init__(self, writer):
+        self.writer, self.pending = writer, []
+
+    def add(self, step: int, loss: torch.Tensor) -> None:
+        if loss.device.type != "cuda":
+            self.writer.add_scalar("train/loss", float(loss), step)
+            return
+        host = loss.detach().to("cpu", non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        self.pending.append((step, host, copied))
+        self.flush(wait=False)
+
+    def flush(self, wait: bool) -> None:
+        while self.pending and (wait or self.pending[0][2].query()):
+            step, host, copied = self.pending.pop(0)
+            copied.synchronize()
+            self.writer.add_scalar("train/loss", float(host), step)
 
 
 def _summary_writer(log_dir: str):
@@ -193,6 +219,7 @@ def _loop(ddp, optimizer, data, state: _TrainState, device: torch.device) -> dic
     loss_value = float(loss)  # the one device sync of the loop
     seconds = time.perf_counter() - started
     if state.writer is not None:
+        state.losses.flush(wait=True)
         state.writer.add_scalar("train/samples_per_s", samples / max(seconds, 1e-9), state.step)
         state.writer.close()
     return {"rank": state.rank, "num_workers": state.world_size, "steps": state.step, "samples": samples,

@@ -64,6 +64,12 @@ def test_engine_trains_with_nccl_one_process_per_gpu_and_resumes(tmp_path):
     first = run()
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"torch nccl workers={gpus} gpus={gpus}" in first.stdout
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "w" / "logs" / "gpu"))
+    events.Reload()
+    losses = events.Scalars("train/loss")  # copied back from the GPU asynchronously, written later
+    assert losses and all(event.step % 10 == 0 and np.isfinite(event.value) for event in losses)
     resumed = run("--resume", "--set", "training.epochs=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     steps = sorted(os.listdir(tmp_path / "w" / "checkpoints" / "gpu"))
