@@ -78,10 +78,6 @@ class ParquetTasks:
         self.arrow_schema, self.storage = arrow_schema, storage
         self.schema = from_arrow_schema(arrow_schema)
 
-    @property
-    def partitions(self) -> int:
-        return len(self.assignments)
-
     def mapInArrow(self, fn: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]], schema, barrier=False):
         """``fn`` over each task's blocks, as ``DataFrame.mapInArrow``; returns a DataFrame."""
         assignments, arrow_schema, storage = self.assignments, self.arrow_schema, self.storage
