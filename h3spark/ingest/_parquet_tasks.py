@@ -17,6 +17,7 @@ two read paths give the same blocks.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from dataclasses import dataclass
@@ -180,6 +181,7 @@ def _plan(uri: str, storage: dict, timezone: str) -> ParquetFiles | str:
     for file_uri in files:
         try:
             with _handle(file_uri, storage) as handle:
+                file_size = handle.seek(0, io.SEEK_END)  # known to the open handle: no second stat over WebHDFS
                 metadata = pq.read_metadata(handle)
         except (OSError, pa.ArrowException) as error:
             reason = " ".join(str(error).split())
@@ -193,7 +195,7 @@ def _plan(uri: str, storage: dict, timezone: str) -> ParquetFiles | str:
             schema = file_schema
         elif not file_schema.equals(schema):
             return f"{file_uri} has another schema than {files[0]}"
-        size += fs.size(file_uri)
+        size += file_size
         pieces += [Piece(file_uri, index, metadata.row_group(index).num_rows) for index in range(metadata.num_row_groups)]
     try:
         # naive timestamps are TIMESTAMP_NTZ, as Spark infers them from Parquet; zoned ones carry the
