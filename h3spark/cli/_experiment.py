@@ -13,7 +13,7 @@ def register(subparsers, common) -> None:
 
 
 def _experiment(args) -> int:
-    from h3spark.tune._from_config import require_success, run_experiment
+    from h3spark.tune import require_success, run_experiment
     from h3spark.workflow import RunContext
 
     config = load_from_args(args)

@@ -13,12 +13,13 @@ def register(subparsers, common) -> None:
 
 
 def _preprocess(args) -> int:
+    from h3spark.config import DEFAULT_WORKDIR
     from h3spark.preprocess import preprocess
     from h3spark.spark import stop_spark
 
     config = load_from_args(args)
     try:
-        result = preprocess(config, workdir=args.workdir or config.workdir or "./h3spark-work")
+        result = preprocess(config, workdir=args.workdir or config.workdir or DEFAULT_WORKDIR)
     finally:
         stop_spark()
     print_summary(f"h3spark preprocess {config.name}: done", result.summary())

@@ -16,7 +16,7 @@ def register(subparsers, common) -> None:
 
 def _tensorboard(args) -> int:
     from h3spark.storage import resolve_uri
-    from h3spark.tune._tensorboard import local_logdir, tensorboard_command
+    from h3spark.tune import local_logdir, tensorboard_command
 
     logdir = local_logdir(resolve_uri(args.experiment_dir))
     print(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)

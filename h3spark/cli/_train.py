@@ -25,7 +25,7 @@ def _train(args) -> int:
         print_summary(f"h3spark train {config.name}: done (workdir {ctx.workdir})", ctx.summary)
         return 0
     from h3spark.train import train_from_config
-    from h3spark.workflow._context import DEFAULT_WORKDIR
+    from h3spark.config import DEFAULT_WORKDIR
 
     workdir = Path(args.workdir or config.workdir or DEFAULT_WORKDIR).expanduser().resolve()
     summary, _ = train_from_config(config, workdir, resume=args.resume)

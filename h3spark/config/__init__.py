@@ -1,13 +1,22 @@
 """Typed YAML configs (pydantic v2) and the line-aware loader."""
 
 from h3spark.config._base import StrictModel
+from h3spark.config._defaults import DEFAULT_WORKDIR
 from h3spark.config._experiment import EarlyStoppingConfig, ExperimentConfig, ExperimentModelConfig, KafkaChannelConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
 
 __all__ = [
+    "DEFAULT_WORKDIR",
+    "Domain",
+    "Int",
+    "Float",
+    "LogUniform",
+    "Choice",
+    "parse_space",
     "ExperimentConfig",
     "ExperimentModelConfig",
     "EarlyStoppingConfig",

@@ -68,7 +68,7 @@ class ExperimentConfig(StrictModel):
     @classmethod
     def _valid_space(cls, value: dict[str, Any]) -> dict[str, Any]:
         from h3spark.errors import ConfigError
-        from h3spark.tune import parse_space
+        from h3spark.config._space import parse_space
 
         if value:
             try:

@@ -7,12 +7,13 @@
 
 from h3spark.tune._api import differential_evolution, grid_search, launch, random_search, run_search
 from h3spark.tune._context import Shard, TrialContext, TrialStopped
-from h3spark.tune._from_config import experiment_stage, run_experiment
+from h3spark.tune._from_config import require_success, run_experiment
 from h3spark.tune._naming import trial_dirname
 from h3spark.tune._results import ExperimentResult, leaderboard
 from h3spark.tune._search import DifferentialEvolution, GridSearch, RandomSearch, Search, SingleTrial, Trial
-from h3spark.tune._space import Choice, Float, Int, LogUniform, parse_space
+from h3spark.config._space import Choice, Float, Int, LogUniform, parse_space
 from h3spark.tune._stopping import MedianStoppingRule, StoppingRule
+from h3spark.tune._tensorboard import local_logdir, tensorboard_command
 
 __all__ = [
     "grid_search",
@@ -21,7 +22,7 @@ __all__ = [
     "launch",
     "run_search",
     "run_experiment",
-    "experiment_stage",
+    "require_success",
     "ExperimentResult",
     "leaderboard",
     "TrialContext",
@@ -41,4 +42,6 @@ __all__ = [
     "trial_dirname",
     "StoppingRule",
     "MedianStoppingRule",
+    "local_logdir",
+    "tensorboard_command",
 ]

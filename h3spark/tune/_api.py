@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from h3spark.config import DEFAULT_WORKDIR
 from h3spark.errors import ConfigError
 from h3spark.storage import resolve_uri
 from h3spark.tune._executors import SparkExecutor, ThreadExecutor
@@ -30,7 +31,7 @@ from h3spark.tune._stopping import StoppingRule, stopping_rule
 logger = logging.getLogger(__name__)
 
 TrainFn = Callable[[dict, Any], dict]
-DEFAULT_EXPERIMENTS = "./h3spark-work/experiments"
+DEFAULT_EXPERIMENTS = f"{DEFAULT_WORKDIR}/experiments"
 
 
 def grid_search(train_fn: TrainFn, space: dict, *, metric: str = "accuracy", direction: str = "max", **options) -> ExperimentResult:

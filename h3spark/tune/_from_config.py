@@ -1,4 +1,4 @@
-"""Run the ``experiment:`` section of a config: used by the workflow stage, the CLI and the job."""
+"""Run the ``experiment:`` section of a config: used by the workflow's experiment stage, the CLI and the job."""
 
 from __future__ import annotations
 
@@ -64,15 +64,3 @@ def require_success(result: ExperimentResult) -> None:
                                       + "\n".join(str(failed.iloc[0]["error"]).strip().splitlines()[-6:]))
     raise TrialError(f"no trial of the experiment succeeded ({len(result.results)} trials; see "
                      f"{result.experiment_dir}/results.json){detail}")
-
-
-def experiment_stage(ctx) -> None:
-    """The workflow stage: run the search, keep the result, add the best trial to the summary."""
-    result = run_experiment(ctx.config, ctx.workdir, ctx.spark)
-    ctx.outputs["experiment"] = result
-    print(result.leaderboard())
-    require_success(result)
-    ctx.report("experiment", result.experiment_dir)
-    best = "none succeeded" if result.best_trial_id is None else (
-        f"trial {result.best_trial_id} {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")
-    ctx.report("best trial", best)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from h3spark.errors import ConfigError
-from h3spark.tune._space import Domain, parse_space
+from h3spark.config._space import Domain, parse_space
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from h3spark.config import H3SparkConfig
-
-DEFAULT_WORKDIR = "./h3spark-work"
+from h3spark.config import DEFAULT_WORKDIR, H3SparkConfig
 
 
 @dataclass

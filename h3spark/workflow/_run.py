@@ -9,8 +9,8 @@ from typing import Callable
 
 from h3spark.config import H3SparkConfig
 from h3spark.workflow._context import RunContext
-from h3spark.preprocess._stage import preprocess_stage
-from h3spark.tune import experiment_stage
+from h3spark.workflow._experiment import experiment_stage
+from h3spark.workflow._preprocess import preprocess_stage
 from h3spark.workflow._stages import ingest_stage, training_stage
 
 logger = logging.getLogger(__name__)

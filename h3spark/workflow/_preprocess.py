@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from h3spark.preprocess._job import preprocess
+from h3spark.preprocess import preprocess
+from h3spark.workflow._context import RunContext
 
 
-def preprocess_stage(ctx) -> None:
+def preprocess_stage(ctx: RunContext) -> None:
     """Run the config's pipeline; later stages find the dataset in ``ctx.outputs['dataset_uri']``."""
     result = preprocess(ctx.config, workdir=str(ctx.workdir), spark=ctx.spark)
     ctx.outputs["dataset_uri"] = result.uri

@@ -1,4 +1,4 @@
-"""Search spaces: the domains a hyperparameter can range over.
+"""Search spaces: the domains a hyperparameter can range over (config validates them; tune samples them).
 
     >>> space = {"lr": LogUniform(1e-4, 1e-1), "hidden": Int(32, 256), "act": ["relu", "tanh"]}
 
