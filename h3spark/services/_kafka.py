@@ -8,6 +8,7 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from h3spark.errors import ServiceError
 from h3spark.services._base import Daemon, Service, java_cmd
@@ -61,9 +62,20 @@ def render_server_properties(config: ServicesConfig, data_dir: Path) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+# Kafka's Uuid.randomUuid() never hands out these two (Uuid.ZERO_UUID, Uuid.METADATA_TOPIC_ID).
+_RESERVED_IDS = frozenset({"AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAQ"})
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+
+    Like Kafka's own ``Uuid.randomUuid()``, it draws again when the id starts with ``-``
+    (1 draw in 64): a command-line tool would read such an id as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-") and cluster_id not in _RESERVED_IDS:
+            return cluster_id
 
 
 class KafkaService(Service):
@@ -95,8 +107,9 @@ class KafkaService(Service):
         return java_cmd(java, config.heap, f"{self._jars}/*", main, props)
 
     def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
-        cmd = [*self._command(config, java, state, "kafka.tools.StorageTool"), "format", "-t", new_cluster_id(),
-               "-c", str(state / "server.properties"), "--ignore-formatted"]
+        # the '--cluster-id=ID' form keeps the id one argument even if it began with '-'
+        cmd = [*self._command(config, java, state, "kafka.tools.StorageTool"), "format",
+               f"--cluster-id={new_cluster_id()}", "-c", str(state / "server.properties"), "--ignore-formatted"]
         log = state / "format.log"
         with open(log, "w") as out:
             code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
