@@ -4,8 +4,10 @@
     ...                                              bootstrap_servers="127.0.0.1:9092"))
 
 Uses Spark's Kafka source (``org.apache.spark:spark-sql-kafka-0-10_2.13``), which must be
-on the session's classpath: set ``spark.conf: {spark.jars.packages: KAFKA_PACKAGE}``
-or pass ``--packages`` to spark-submit. A message whose value is not a JSON object
+on the session's classpath: set ``spark.conf: {spark.jars.packages: COORDINATE}`` or pass
+``--packages COORDINATE`` to spark-submit, with the coordinate that
+``h3spark.services.ensure_spark_kafka_package()`` resolves (pyspark 4.3.0's own release of the
+jar is not on Maven Central; 4.2.0 is, and works with it). A message whose value is not a JSON object
 keeps its text in ``_corrupt_record``, which preprocessing sends to quarantine.
 ``source.options.schema`` (a DDL string such as ``"x double, label long"``) skips inference.
 """
@@ -18,7 +20,6 @@ from h3spark.errors import DataError, DependencyError
 
 logger = logging.getLogger(__name__)
 
-KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.3.0"
 CORRUPT_COLUMN = "_corrupt_record"
 _DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -52,14 +53,16 @@ def _decode_json(spark, raw, schema: str | None):
     return decoded.select("row.*")
 
 
-def _package() -> str:
-    """The coordinate the local services resolved (4.3.0 is not on Maven Central; they fall back to 4.2.0)."""
-    try:
-        from h3spark.services import spark_kafka_package
+def _package_hint() -> str:
+    """How to put Spark's Kafka source on the classpath, with a coordinate known to exist."""
+    from h3spark.errors import ServiceError
+    from h3spark.services import spark_kafka_package
 
-        return spark_kafka_package()
-    except Exception:  # the services are optional developer tooling
-        return KAFKA_PACKAGE
+    try:
+        package = spark_kafka_package()
+    except ServiceError as error:  # nothing resolved yet: say so rather than guess a version
+        return f"Add spark.conf: {{spark.jars.packages: org.apache.spark:spark-sql-kafka-0-10_2.13:VERSION}}. {error}"
+    return f"Add spark.conf: {{spark.jars.packages: {package}}} to the config, or run spark-submit --packages {package}."
 
 
 def _translated(error: Exception, topic: str, bootstrap: str) -> Exception:
@@ -67,10 +70,7 @@ def _translated(error: Exception, topic: str, bootstrap: str) -> Exception:
     if isinstance(error, (DataError, DependencyError)):
         return error
     if "Failed to find data source: kafka" in text or "DATA_SOURCE_NOT_FOUND" in text:
-        package = _package()
-        return DependencyError(f"Spark's Kafka source is not on the classpath. Add spark.conf: "
-                               f"{{spark.jars.packages: {package}}} to the config, or run spark-submit "
-                               f"--packages {package}.")
+        return DependencyError(f"Spark's Kafka source is not on the classpath. {_package_hint()}")
     if "UnknownTopicOrPartition" in text or "TimeoutException" in text:
         return DataError(f"cannot read Kafka topic {topic!r} from {bootstrap}: is the broker up (h3spark services up "
                          f"kafka) and does the topic exist?")

@@ -133,13 +133,21 @@ def maven_error(what: str, output: str, code: object) -> ServiceError:
                         f"  last lines of mvn:\n{tail}")
 
 
-def spark_kafka_versions(version: str) -> list[str]:
-    """Versions of Spark's Kafka source to try: pyspark's own, then the previous minor release.
+SPARK_KAFKA_ARTIFACT = "spark-sql-kafka-0-10_2.13"
 
-    A pyspark release can reach PyPI before its jars reach Maven Central (4.3.0 did).
+
+def spark_kafka_versions(version: str) -> list[str]:
+    """Versions of Spark's Kafka source to try, in order: pyspark's own, its earlier patch
+    releases, then the previous minor's first release.
+
+    A pyspark release can reach PyPI before its jars reach Maven Central (4.3.0 did; 4.2.0 is there).
     """
-    major, minor = (int(part) for part in version.split(".")[:2])
-    return [version] + ([f"{major}.{minor - 1}.0"] if minor > 0 else [])
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    if match is None:
+        raise ServiceError(f"pyspark's version {version!r} is not MAJOR.MINOR.PATCH; cannot choose Spark's Kafka source.")
+    major, minor, patch = (int(part or 0) for part in match.groups())
+    earlier = [f"{major}.{minor}.{p}" for p in range(patch, -1, -1)]
+    return earlier + ([f"{major}.{minor - 1}.0"] if minor > 0 else [])
 
 
 def _version_file() -> Path:
@@ -147,39 +155,61 @@ def _version_file() -> Path:
 
 
 def spark_kafka_package() -> str:
-    """The Maven coordinate of Spark's Kafka source for ``spark.jars.packages`` (as resolved by
-    :func:`ensure_spark_kafka_package`, else pyspark's own version)."""
+    """The Maven coordinate of Spark's Kafka source for ``spark.jars.packages``.
+
+    The version :func:`ensure_spark_kafka_package` resolved, else the first candidate of
+    :func:`spark_kafka_versions` already in the local Maven repository. Raises ServiceError
+    when neither is known: guessing pyspark's own version could name a jar that does not exist.
+    """
     path = _version_file()
-    version = path.read_text().strip() if path.is_file() else pyspark_version()
-    return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{version}"
+    if path.is_file():
+        return _coordinate(path.read_text().strip())
+    candidates = spark_kafka_versions(pyspark_version())
+    for version in candidates:
+        if _in_local_repo(version):
+            return _coordinate(version)
+    raise ServiceError(f"Spark's Kafka source ({SPARK_KAFKA_ARTIFACT}) for pyspark {pyspark_version()} has not been "
+                       f"resolved: none of the versions {', '.join(candidates)} is in {maven_repo_dir()}. Resolve it "
+                       "once with network access: h3spark services up kafka (or h3spark.services."
+                       "ensure_spark_kafka_package()).")
+
+
+def _coordinate(version: str) -> str:
+    return f"org.apache.spark:{SPARK_KAFKA_ARTIFACT}:{version}"
 
 
 def ensure_spark_kafka_package() -> str:
     """Resolve Spark's Kafka source into ``~/.m2`` (once) and return its coordinate.
 
     Spark's Ivy resolution reads the local Maven repository first, so later
-    ``spark.jars.packages=<coordinate>`` finds it without the network.
+    ``spark.jars.packages=<coordinate>`` finds it without the network. The versions of
+    :func:`spark_kafka_versions` are tried in order; the first on Maven Central is used and recorded.
 
     >>> spark = SparkSession.builder.config("spark.jars.packages", ensure_spark_kafka_package()).getOrCreate()
     """
-    coordinate = spark_kafka_package()
-    version = coordinate.rsplit(":", 1)[1]
-    if _in_local_repo(version) and is_complete(jars_dir_for("spark-kafka", version)):
-        return coordinate
-    errors = []
+    recorded = _version_file()
+    if recorded.is_file():
+        version = recorded.read_text().strip()
+        if _in_local_repo(version) and is_complete(jars_dir_for("spark-kafka", version)):
+            return _coordinate(version)
+    missing = []
     for version in spark_kafka_versions(pyspark_version()):
         try:
             ensure_jars("spark-kafka", version)
         except ServiceError as error:
             if not is_not_found(str(error)):
                 raise
-            errors.append(version)
-            logger.warning("spark-sql-kafka %s is not on Maven Central; trying an older release", version)
+            missing.append(version)
             continue
-        _version_file().write_text(version + "\n")
-        return spark_kafka_package()
-    raise ServiceError(f"Spark's Kafka source (spark-sql-kafka-0-10_2.13) is on Maven Central in none of the "
-                       f"versions {', '.join(errors)}; install a pyspark whose release is there.")
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(version + "\n")
+        if missing:
+            logger.warning("using %s %s with pyspark %s: %s not on Maven Central", SPARK_KAFKA_ARTIFACT, version,
+                           pyspark_version(), " and ".join(missing) + (" is" if len(missing) == 1 else " are"))
+        return _coordinate(version)
+    raise ServiceError(f"Spark's Kafka source ({SPARK_KAFKA_ARTIFACT}) is on Maven Central in none of the "
+                       f"versions {', '.join(missing)} (tried for pyspark {pyspark_version()}); install a pyspark "
+                       "whose release is there.")
 
 
 def is_not_found(maven_output: str) -> bool:
@@ -188,7 +218,7 @@ def is_not_found(maven_output: str) -> bool:
 
 
 def _in_local_repo(version: str) -> bool:
-    artifact = "spark-sql-kafka-0-10_2.13"
+    artifact = SPARK_KAFKA_ARTIFACT
     return (maven_repo_dir() / "org/apache/spark" / artifact / version / f"{artifact}-{version}.jar").is_file()
 
 

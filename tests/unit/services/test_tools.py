@@ -68,9 +68,13 @@ def test_not_found_is_told_apart_from_network_errors():
     assert not is_not_found("Could not transfer artifact x: Connection refused")
 
 
-def test_spark_kafka_versions_fall_back_to_the_previous_minor():
+def test_spark_kafka_versions_fall_back_to_earlier_patches_then_the_previous_minor():
     assert spark_kafka_versions("4.3.0") == ["4.3.0", "4.2.0"]
-    assert spark_kafka_versions("5.0.1") == ["5.0.1"]
+    assert spark_kafka_versions("4.3.2") == ["4.3.2", "4.3.1", "4.3.0", "4.2.0"]
+    assert spark_kafka_versions("5.0.1") == ["5.0.1", "5.0.0"]
+    assert spark_kafka_versions("4.1.0.dev0") == ["4.1.0", "4.0.0"]
+    with pytest.raises(ServiceError, match="'nightly' is not MAJOR.MINOR.PATCH"):
+        spark_kafka_versions("nightly")
 
 
 def test_manifest_completeness(tmp_path):
