@@ -54,15 +54,11 @@ def _decode_json(spark, raw, schema: str | None):
 
 
 def _package_hint() -> str:
-    """How to put Spark's Kafka source on the classpath, with a coordinate known to exist."""
-    from h3spark.errors import ServiceError
-    from h3spark.services import spark_kafka_package
-
-    try:
-        package = spark_kafka_package()
-    except ServiceError as error:  # nothing resolved yet: say so rather than guess a version
-        return f"Add spark.conf: {{spark.jars.packages: org.apache.spark:spark-sql-kafka-0-10_2.13:VERSION}}. {error}"
-    return f"Add spark.conf: {{spark.jars.packages: {package}}} to the config, or run spark-submit --packages {package}."
+    """How to put Spark's Kafka source on the classpath, without guessing a release that may not exist."""
+    return ("Add spark.conf: {spark.jars.packages: org.apache.spark:spark-sql-kafka-0-10_2.13:VERSION} to the config "
+            "(or spark-submit --packages), with the coordinate h3spark.services.spark_kafka_package() names once "
+            "'h3spark services up kafka' has resolved a release on Maven Central (pyspark's own version may not be "
+            "there yet).")
 
 
 def _translated(error: Exception, topic: str, bootstrap: str) -> Exception:
