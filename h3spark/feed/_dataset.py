@@ -14,7 +14,8 @@ import pyarrow as pa
 from h3spark.errors import DataError
 from h3spark.feed._columns import ColumnSpec, spec_from_arrow, spec_from_manifest, to_numpy
 from h3spark.feed._plan import RowGroup, Segment
-from h3spark.storage import ALL_ROWS, FileSystem, MANIFEST_NAME, describe_splits, filesystem_for, join_uri, read_manifest
+from h3spark.storage import (ALL_ROWS, FileSystem, MANIFEST_NAME, describe_splits, filesystem_for, join_uri, read_manifest,
+                             resolve_published)
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,10 @@ class FeedDataset:
 
     def __init__(self, uri: str, split: str | None = None, features: str | None = None, label: str | None | bool = None,
                  fs: FileSystem | None = None, webhdfs_url: str | None = None):
-        self.uri = uri
         self.fs = fs or filesystem_for(uri, webhdfs_url)
-        self.manifest = read_manifest(uri, self.fs)
-        self.where = join_uri(uri, MANIFEST_NAME)
+        self.uri = resolve_published(uri, self.fs)  # one version for the manifest and every file read
+        self.manifest = read_manifest(self.uri, self.fs)
+        self.where = join_uri(self.uri, MANIFEST_NAME)
         self.split, entry = self._choose_split(split)
         self.files = _checked_files(entry, f"{self.where}: splits.{self.split}")
         if not self.files:

@@ -1,16 +1,18 @@
-"""Storage: file:// and hdfs:// URIs, the Python-side file system, atomic publish, manifests."""
+"""Storage: file:// and hdfs:// URIs, the Python-side file system, the versioned dataset layout
+(``resolve_published``: what every reader reads), atomic publish, manifests."""
 
 from h3spark.storage._dataset import ALL_ROWS, describe_splits
 from h3spark.storage._fs import FileSystem, configure, LocalFileSystem, WebHDFSFileSystem, filesystem_for, webhdfs_url_for
-from h3spark.storage._publish import (
+from h3spark.storage._layout import (
     MANIFEST_NAME,
     SUCCESS_MARKER,
     is_published,
-    publishing,
     read_manifest,
     require_published,
+    resolve_published,
     write_manifest,
 )
+from h3spark.storage._publish import publishing
 from h3spark.storage._uri import join_uri, local_path, resolve_uri, split_name
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "publishing",
     "is_published",
     "require_published",
+    "resolve_published",
     "write_manifest",
     "read_manifest",
     "MANIFEST_NAME",

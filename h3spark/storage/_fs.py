@@ -45,7 +45,7 @@ class FileSystem(ABC):
 
     @abstractmethod
     def rename(self, source: str, target: str) -> None:
-        """Rename; the target must not exist."""
+        """Rename atomically; never replaces: raises StorageError when the target exists."""
 
     @abstractmethod
     def delete(self, uri: str) -> None:
@@ -89,9 +89,11 @@ class LocalFileSystem(FileSystem):
                 handle.write(data)
 
     def rename(self, source, target):
+        # The check covers files and empty folders; for a non-empty folder, which is what a
+        # publish can race with, os.rename itself refuses atomically (ENOTEMPTY or EEXIST).
         with _translated(source):
-            if os.path.exists(local_path(target)):
-                raise FileExistsError(local_path(target))
+            if os.path.lexists(local_path(target)):
+                raise FileExistsError(f"cannot rename {local_path(source)} to {local_path(target)}: the target exists")
             os.rename(local_path(source), local_path(target))
 
     def delete(self, uri):
@@ -151,10 +153,12 @@ class WebHDFSFileSystem(FileSystem):
             self._client.write(self._path(uri), data=data, overwrite=True)
 
     def rename(self, source, target):
-        if self.exists(target):
-            raise StorageError(f"cannot rename {source} to {target}: the target exists.")
+        # WebHDFS's plain RENAME moves the source *into* a target folder that exists; with
+        # renameoptions=NONE the NameNode runs rename2, which refuses any existing target in
+        # the same atomic step (FileAlreadyExistsException). The hdfs package's rename()
+        # passes no options, hence its request method.
         with _translated(source, self.webhdfs_url):
-            self._client.rename(self._path(source), self._path(target))
+            self._client._rename(self._path(source), destination=self._path(target), renameoptions="NONE")
 
     def delete(self, uri):
         with _translated(uri, self.webhdfs_url):

@@ -1,109 +1,140 @@
-"""Atomic publish: a dataset becomes visible under its final name only when complete.
+"""Atomic publish: a dataset's new version becomes visible only when complete, by one rename.
 
-    >>> with publishing("file:///tmp/work/datasets/digits") as tmp_uri:
+    >>> with publishing("file:///tmp/work/datasets/digits", overwrite=True) as tmp_uri:
     ...     dataframe.write.parquet(tmp_uri)   # any writer; Spark, pyarrow, ...
 
-The writer fills a hidden sibling directory (``.NAME.h3spark-tmp-XXXX``, which Spark and
-Hadoop skip when listing); on success a ``_SUCCESS`` marker is added and the directory
-is renamed to its final name. On any failure, Ctrl-C included, the temporary directory
-is removed, and a killed process leaves only a hidden temporary, never the final name.
+The writer fills a version folder inside a hidden sibling staging folder
+(``.NAME.h3spark-tmp-XXXX/_versions/N``; Spark and Hadoop skip hidden names when listing).
+On success its ``_SUCCESS`` gets the publish record and one rename that never replaces
+anything makes it visible (see ``_layout`` for the layout readers see):
+
+- the first publish renames the staging folder to ``NAME`` (version 1 inside it);
+- an overwrite renames the version folder to ``NAME/_versions/N``, N being one more than
+  the newest version when the block began, then deletes the versions before N - 1.
+
+Renames are atomic on POSIX and HDFS, and neither replaces an existing target here, so two
+writers cannot both win: the one that loses (another publish took ``NAME``, or version N,
+while it wrote) gets DatasetExistsError naming the other's version, and its staging folder
+is removed. On any failure, Ctrl-C included, the staging folder is removed; a killed
+process leaves only a hidden staging folder, never a partial version. ``overwrite`` replaces
+only a dataset published this way; anything else at the URI is refused and left untouched.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 from h3spark.errors import DatasetExistsError, DatasetNotFoundError, StorageError
 from h3spark.storage._fs import FileSystem, filesystem_for
+from h3spark.storage._layout import (SUCCESS_MARKER, VERSIONS_DIR, current_version, publish_record, resolve_published,
+                                     version_numbers, version_uri)
 from h3spark.storage._uri import join_uri, split_name
 
 logger = logging.getLogger(__name__)
 
-SUCCESS_MARKER = "_SUCCESS"
-MANIFEST_NAME = "_manifest.json"
 _TMP_TAG = ".h3spark-tmp-"
 
 
 @contextmanager
 def publishing(uri: str, overwrite: bool = False, fs: FileSystem | None = None) -> Iterator[str]:
-    """Yield a temporary URI to write into; publish it atomically as ``uri`` on success."""
+    """Yield a temporary URI to write into; publish it atomically as the dataset ``uri`` on success.
+
+    Raises DatasetExistsError before anything is written when ``uri`` exists and may not be
+    replaced, and at the end when another writer published ``uri`` meanwhile.
+    """
     fs = fs or filesystem_for(uri)
-    if not overwrite and fs.exists(uri):
-        raise DatasetExistsError(f"{uri} already exists. Choose another URI, delete it, or set overwrite: true.")
+    base = _replaceable_version(uri, overwrite, fs)
     parent, name = split_name(uri)
-    fs.makedirs(parent)
-    tmp_uri = join_uri(parent, f".{name}{_TMP_TAG}{uuid.uuid4().hex[:8]}")
-    logger.debug("writing to temporary %s", tmp_uri)
+    staging = join_uri(parent, f".{name}{_TMP_TAG}{uuid.uuid4().hex[:8]}")
+    number = (base or 0) + 1
+    fs.makedirs(join_uri(staging, VERSIONS_DIR))
+    logger.debug("writing version %d of %s to %s", number, uri, staging)
     try:
-        yield tmp_uri
-        _finish(fs, tmp_uri, uri, overwrite)
+        yield version_uri(staging, number)
+        _publish(uri, staging, number, base is None, fs)
     except BaseException:
-        _discard(fs, tmp_uri)
+        _discard(fs, staging)
         raise
+    if base is not None:
+        _discard(fs, staging)  # only the empty shell of the version moved out of it is left
+        _collect_garbage(uri, number, fs)
 
 
-def _finish(fs: FileSystem, tmp_uri: str, uri: str, overwrite: bool) -> None:
+def _replaceable_version(uri: str, overwrite: bool, fs: FileSystem) -> int | None:
+    """The newest version number at ``uri`` that this publish may follow; None when ``uri`` is free."""
+    if not fs.exists(uri):
+        return None
+    current = current_version(uri, fs)
+    legacy = current is None and fs.exists(join_uri(uri, SUCCESS_MARKER))
+    if current is None and not legacy:
+        even = ", even with overwrite: true" if overwrite else ""
+        raise DatasetExistsError(f"{uri} exists but is not an h3spark dataset (no published version under "
+                                 f"{VERSIONS_DIR}/), so it is left untouched{even}. Move it away or choose another "
+                                 "dataset URI.")
+    if not overwrite:
+        raise DatasetExistsError(f"{uri} already exists. Choose another URI, delete it, or set overwrite: true.")
+    if legacy:
+        raise DatasetExistsError(f"{uri} was published by an older h3spark, with its files directly in it, so it cannot "
+                                 "be replaced atomically and is left untouched. Delete it yourself (rm -r, or hdfs dfs "
+                                 "-rm -r) and run again, or choose another dataset URI.")
+    return max(version_numbers(uri, fs))
+
+
+def _publish(uri: str, staging: str, number: int, first: bool, fs: FileSystem) -> None:
+    tmp_uri = version_uri(staging, number)
     if not fs.isdir(tmp_uri):
         raise StorageError(f"nothing was written to {tmp_uri}, so {uri} was not published.")
-    marker = join_uri(tmp_uri, SUCCESS_MARKER)
-    if not fs.exists(marker):
-        fs.write_bytes(marker, b"")
-    if overwrite and fs.exists(uri):
-        parent, name = split_name(uri)
-        old_uri = join_uri(parent, f".{name}.h3spark-old-{uuid.uuid4().hex[:8]}")
-        fs.rename(uri, old_uri)
-        fs.rename(tmp_uri, uri)
-        fs.delete(old_uri)
-    else:
-        fs.rename(tmp_uri, uri)
-    logger.info("published %s", uri)
-
-
-def _discard(fs: FileSystem, tmp_uri: str) -> None:
+    fs.write_bytes(join_uri(tmp_uri, SUCCESS_MARKER), _record(uri, number))
+    source, target = (staging, uri) if first else (tmp_uri, version_uri(uri, number))
     try:
-        fs.delete(tmp_uri)
+        fs.rename(source, target)
+    except StorageError:
+        if not fs.exists(target):
+            raise
+        raise _lost_race(uri, target, fs) from None
+    logger.info("published %s version=%d", uri, number)
+
+
+def _record(uri: str, number: int) -> bytes:
+    return json.dumps({"format": "h3spark.publish/1", "uri": uri, "version": number,
+                       "writer": f"{socket.gethostname()}:{os.getpid()}",
+                       "published_at": datetime.now(timezone.utc).isoformat()}, indent=2).encode()
+
+
+def _lost_race(uri: str, target: str, fs: FileSystem) -> DatasetExistsError:
+    """The error of a publish whose rename found ``target`` taken by another writer."""
+    try:
+        other = target if target != uri else resolve_published(uri, fs)
+    except DatasetNotFoundError:
+        return DatasetExistsError(f"{uri} appeared while this job was writing, and it is not an h3spark dataset, so "
+                                  "nothing was published and this job's files were removed. Move it away or choose "
+                                  "another dataset URI.")
+    record = publish_record(other, fs)
+    by = f" (by {record['writer']} at {record['published_at']})" if {"writer", "published_at"} <= record.keys() else ""
+    return DatasetExistsError(f"{uri}: another writer published {other}{by} while this job was writing, so this job's "
+                              "version was discarded and nothing of it is left. Use that dataset, or run again with "
+                              "overwrite: true to replace it.")
+
+
+def _collect_garbage(uri: str, number: int, fs: FileSystem) -> None:
+    """Delete the versions before the previous one: a reader that resolved the previous one
+    before this publish can still finish, one that resolved an older one had a publish's time."""
+    try:
+        for old in [n for n in version_numbers(uri, fs) if n < number][:-1]:
+            fs.delete(version_uri(uri, old))
+    except StorageError as error:  # published all the same; the next publish deletes them
+        logger.warning("could not delete old versions of %s: %s", uri, error)
+
+
+def _discard(fs: FileSystem, staging: str) -> None:
+    try:
+        fs.delete(staging)
     except StorageError as error:  # keep the original failure; say what was left behind
-        logger.warning("could not remove temporary %s: %s", tmp_uri, error)
-
-
-def is_published(uri: str, fs: FileSystem | None = None) -> bool:
-    fs = fs or filesystem_for(uri)
-    return fs.exists(join_uri(uri, SUCCESS_MARKER))
-
-
-def require_published(uri: str, fs: FileSystem | None = None) -> None:
-    """Raise DatasetNotFoundError unless a complete dataset is at ``uri``."""
-    fs = fs or filesystem_for(uri)
-    if not fs.exists(uri):
-        raise DatasetNotFoundError(f"no dataset at {uri}. Run the stage that writes it first (e.g. 'h3spark run CONFIG').")
-    if not fs.exists(join_uri(uri, SUCCESS_MARKER)):
-        raise DatasetNotFoundError(f"{uri} exists but is incomplete (no {SUCCESS_MARKER} marker); it was not written by a "
-                                   "finished job. Write it again.")
-
-
-def write_manifest(uri: str, manifest: dict[str, Any], fs: FileSystem | None = None) -> str:
-    """Write ``_manifest.json`` into a dataset directory (before or after publishing)."""
-    fs = fs or filesystem_for(uri)
-    body = {"format": "h3spark.dataset/1", "created_at": datetime.now(timezone.utc).isoformat(), **manifest}
-    target = join_uri(uri, MANIFEST_NAME)
-    fs.write_bytes(target, json.dumps(body, indent=2, sort_keys=True, default=str).encode())
-    return target
-
-
-def read_manifest(uri: str, fs: FileSystem | None = None) -> dict[str, Any]:
-    """Read the manifest of a published dataset."""
-    fs = fs or filesystem_for(uri)
-    require_published(uri, fs)
-    target = join_uri(uri, MANIFEST_NAME)
-    if not fs.exists(target):
-        raise DatasetNotFoundError(f"{uri} has no {MANIFEST_NAME}; it was not written by h3spark. Write it with "
-                                   "'h3spark preprocess' or 'h3spark run'.")
-    try:
-        return json.loads(fs.read_bytes(target))
-    except json.JSONDecodeError as error:
-        raise StorageError(f"{target} is not valid JSON (line {error.lineno}): {error.msg}.") from None
+        logger.warning("could not remove temporary %s: %s", staging, error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from h3spark.ingest import read_source
-from h3spark.storage import describe_splits, publishing, read_manifest, require_published, resolve_uri, write_manifest
+from h3spark.storage import describe_splits, publishing, read_manifest, resolve_published, resolve_uri, write_manifest
 from h3spark.workflow._context import RunContext
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def training_stage(ctx: RunContext) -> None:
         summary, ctx.outputs["workers"] = train_from_config(ctx.config, ctx.workdir, spark=ctx.spark, dataset_uri=uri)
         ctx.summary.extend(summary)
         return
-    require_published(uri)
+    uri = resolve_published(uri)  # one version for the manifest and every split read
     manifest = read_manifest(uri)
     from h3spark.train.engines.sklearn import train_on_dataset
 

@@ -17,6 +17,7 @@ from h3spark.storage import (
     publishing,
     read_manifest,
     require_published,
+    resolve_published,
     resolve_uri,
     split_name,
     webhdfs_url_for,
@@ -85,9 +86,10 @@ def test_publish_makes_dataset_visible_only_when_complete(tmp_path):
     uri = f"file://{tmp_path}/ds"
     fs = publish_one(uri)
     assert is_published(uri)
-    assert sorted(fs.listdir(uri)) == ["_SUCCESS", "part-0"]
+    assert fs.listdir(uri) == ["_versions"] and fs.listdir(f"{uri}/_versions") == ["00000001"]
+    assert require_published(uri) == resolve_published(uri) == f"{uri}/_versions/00000001"
+    assert sorted(fs.listdir(resolve_published(uri))) == ["_SUCCESS", "part-0"]
     assert hidden_leftovers(tmp_path) == []
-    require_published(uri)
 
 
 def test_failed_write_leaves_nothing_under_any_name(tmp_path):
@@ -104,9 +106,9 @@ def test_existing_dataset_is_kept_unless_overwrite(tmp_path):
     fs = publish_one(uri, b"v1")
     with pytest.raises(DatasetExistsError, match="overwrite: true"):
         publish_one(uri, b"v2")
-    assert fs.read_bytes(join_uri(uri, "part-0")) == b"v1"
+    assert fs.read_bytes(join_uri(resolve_published(uri), "part-0")) == b"v1"
     publish_one(uri, b"v2", overwrite=True)
-    assert fs.read_bytes(join_uri(uri, "part-0")) == b"v2"
+    assert fs.read_bytes(join_uri(resolve_published(uri), "part-0")) == b"v2"
     assert hidden_leftovers(tmp_path) == []
 
 
@@ -117,7 +119,8 @@ def test_failed_overwrite_keeps_the_old_dataset(tmp_path):
         with publishing(uri, overwrite=True) as tmp:
             fs.write_bytes(join_uri(tmp, "part-0"), b"v2")
             raise ValueError("late failure")
-    assert fs.read_bytes(join_uri(uri, "part-0")) == b"v1"
+    assert fs.read_bytes(join_uri(resolve_published(uri), "part-0")) == b"v1"
+    assert hidden_leftovers(tmp_path) == [] and fs.listdir(f"{uri}/_versions") == ["00000001"]
 
 
 def test_empty_write_is_not_published(tmp_path):
@@ -157,10 +160,10 @@ def test_manifest_round_trip_and_bad_manifest(tmp_path):
         write_manifest(tmp, {"rows": 3, "splits": {"all": {"rows": 3, "files": []}}})
     manifest = read_manifest(uri)
     assert manifest["rows"] == 3 and manifest["format"] == "h3spark.dataset/1" and "created_at" in manifest
-    (tmp_path / "ds" / "_manifest.json").write_text("{broken")
+    (tmp_path / "ds" / "_versions" / "00000001" / "_manifest.json").write_text("{broken")
     with pytest.raises(StorageError, match="not valid JSON"):
         read_manifest(uri)
-    (tmp_path / "ds" / "_manifest.json").unlink()
+    (tmp_path / "ds" / "_versions" / "00000001" / "_manifest.json").unlink()
     with pytest.raises(DatasetNotFoundError, match="has no _manifest.json"):
         read_manifest(uri)
     json.dumps(manifest)

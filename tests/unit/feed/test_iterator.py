@@ -8,7 +8,7 @@ import pytest
 
 from h3spark.errors import ConfigError, DataError, DatasetNotFoundError
 from h3spark.feed import DataIterator
-from h3spark.storage import local_path
+from h3spark.storage import local_path, resolve_published
 
 
 def labels_of(iterator, epoch=None):
@@ -146,7 +146,7 @@ def test_too_few_rows(dataset):
 
 def test_stale_manifest_and_wrong_schema(dataset):
     uri = dataset(rows=20, files=1, row_groups=2)
-    path = local_path(uri) + "/_manifest.json"
+    path = local_path(resolve_published(uri)) + "/_manifest.json"
     manifest = json.load(open(path))
     manifest["splits"]["all"]["files"][0]["rows"] = 25
     json.dump(manifest, open(path, "w"))
@@ -197,7 +197,7 @@ def test_breaking_early_stops_the_read_threads(dataset):
 def test_a_read_thread_error_reaches_the_consumer(dataset):
     uri = dataset(rows=200, files=2, row_groups=4)
     data = DataIterator(uri, batch_size=10, read_threads=2, prefetch=0)
-    path = sorted((Path(uri[len("file://"):])).glob("part-*.parquet"))[1]
+    path = sorted(Path(local_path(resolve_published(uri))).glob("part-*.parquet"))[1]
     raw = path.read_bytes()
     path.write_bytes(raw[:4] + b"\xff" * (len(raw) // 2) + raw[4 + len(raw) // 2:])  # its pages are garbage
     with pytest.raises(DataError, match=r"part-00001.parquet row group 0: cannot be read .* publish the dataset again"):
