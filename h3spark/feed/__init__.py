@@ -5,10 +5,12 @@
 ...     ...
 
 Streams: :class:`StreamBatcher` gives the same minibatches from Arrow batches or JSON
-records. Adapters: :class:`MXNetDataIter` (``mx.io.DataIter`` for Gluon and Module) and
-:class:`TorchBatches` (zero-copy torch tensors); both import their framework lazily.
+records; :class:`ArrayBatches` from numpy arrays already in memory. Adapters:
+:class:`MXNetDataIter` (``mx.io.DataIter`` for Gluon and Module) and :class:`TorchBatches`
+(zero-copy torch tensors); both import their framework lazily.
 """
 
+from h3spark.feed._arrays import ArrayBatches
 from h3spark.feed._batching import Batch
 from h3spark.feed._columns import ColumnSpec, table_to_arrays, to_numpy
 from h3spark.feed._iterator import DataIterator
@@ -18,6 +20,7 @@ from h3spark.feed._stream import StreamBatcher
 _LAZY = {"MXNetDataIter": "h3spark.feed._mxnet", "TorchBatches": "h3spark.feed._torch"}
 
 __all__ = [
+    "ArrayBatches",
     "Batch",
     "BatchSource",
     "ColumnSpec",
