@@ -22,15 +22,12 @@ import time
 
 import numpy as np
 
-from h3spark.errors import DataError, missing_dependency
+from h3spark.train.engines import mxnet_models as models
 
 logger = logging.getLogger(__name__)
 
-try:
-    import mxnet as mx
-    from mxnet import autograd, gluon
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise missing_dependency("mxnet", "the MXNet training engine", extra="mxnet") from error
+mx = models.import_mxnet()  # mxnet's one install hint when it is missing
+autograd, gluon = mx.autograd, mx.gluon
 
 from h3spark.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from h3spark.train.engines._mxnet_optim import make_optimizer  # noqa: E402
@@ -47,13 +44,10 @@ FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"  # fault injection for failure/resume 
 LOG_EVERY_STEPS = 10
 
 
-def build_mlp(hidden: list[int], classes: int, seed: int):
-    """An MLP of Dense+ReLU layers, initialised from ``seed`` (the same on every worker)."""
+def build_mlp(hidden: list[int], classes: int, seed: int, dropout: float = 0.0):
+    """The MLP of ``mxnet_models.build_mlp``, initialised from ``seed`` (the same on every worker)."""
     mx.random.seed(seed)
-    net = gluon.nn.HybridSequential()
-    for units in hidden:
-        net.add(gluon.nn.Dense(units, activation="relu"))
-    net.add(gluon.nn.Dense(classes))
+    net = models.build_mlp(hidden, classes, dropout=dropout)
     net.initialize(mx.init.Xavier())
     return net
 
@@ -134,9 +128,9 @@ class _TrainState:
 
 
 def _summary_writer(log_dir: str):
-    from tensorboardX import SummaryWriter
+    from h3spark.train._tensorboard import summary_writer
 
-    return SummaryWriter(log_dir)
+    return summary_writer(log_dir)
 
 
 def _loop(net, trainer, data, state: _TrainState) -> dict:
@@ -177,11 +171,5 @@ def _validate(net, settings: dict) -> float | None:
         return None
     from h3spark.feed import DataIterator
 
-    correct = total = 0
-    for features, labels in DataIterator(settings["dataset_uri"], split, batch_size=1024):
-        predicted = net(mx.nd.array(features)).argmax(axis=1).asnumpy().astype(np.int64)
-        correct += int((predicted == labels).sum())
-        total += len(labels)
-    if total == 0:
-        raise DataError(f"validation split {split!r} of {settings['dataset_uri']} is empty.")
-    return round(correct / total, 4)
+    data = DataIterator(settings["dataset_uri"], split, batch_size=1024)
+    return round(models.accuracy(net, data, where=f"validation split {split!r} of {settings['dataset_uri']}"), 4)

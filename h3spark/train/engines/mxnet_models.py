@@ -1,35 +1,39 @@
-"""Small MXNet Gluon models (an MLP and a CNN) and a minibatch training loop for them.
+"""MXNet's home in h3spark: the one import (with its install hint), the Gluon models (an MLP
+and a CNN), their accuracy, saving, and a minibatch training loop for them.
 
-    >>> net = build_mlp(hidden=[128], classes=10)
+    >>> net = build_mlp(hidden=[128], classes=10, dropout=0.2)
     >>> history = fit_gluon(net, X, y, X_val, y_val, epochs=3, lr=0.05, batch_size=64)
 
-mxnet is imported when a function here is called, never at import of h3spark.
+The MXNet engine (``engines.mxnet``) and tune's Gluon trials build, score and save through
+these functions. mxnet is imported when a function here is called, never at import of h3spark.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+import os
+from typing import Callable, Iterable
 
 import numpy as np
 
-from h3spark.errors import ConfigError, missing_dependency
+from h3spark.errors import ConfigError, DataError, missing_dependency
+from h3spark.train.engines.mlp import check_dropout, mlp_widths
 
 
 def import_mxnet():
+    """The mxnet module; a DependencyError with the install hint when it is missing."""
     try:
         import mxnet
     except ImportError:
-        raise missing_dependency("mxnet", "Training Gluon models", extra="mxnet") from None
+        raise missing_dependency("mxnet", "Training with MXNet", extra="mxnet") from None
     return mxnet
 
 
 def build_mlp(hidden: list[int] | int = 128, classes: int = 10, activation: str = "relu", dropout: float = 0.0):
-    """Dense layers of ``hidden`` units, then ``classes`` logits."""
+    """Dense layers of ``hidden`` units, each followed by Dropout(``dropout``) when it is > 0, then
+    ``classes`` logits. Parameters are initialised later (``net.initialize``)."""
     mx = import_mxnet()
-    sizes = [hidden] if isinstance(hidden, int) else list(hidden)
-    if not sizes or any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in sizes):
-        raise ConfigError("model", [f"The 'hidden' parameter of build_mlp must be a positive int or a list of them. Got {hidden!r} instead."])
+    sizes, dropout = mlp_widths(hidden), check_dropout(dropout)
     net = mx.gluon.nn.HybridSequential()
     for size in sizes:
         net.add(mx.gluon.nn.Dense(size, activation=activation))
@@ -64,6 +68,8 @@ def fit_gluon(net, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
               lr: float = 0.05, batch_size: int = 64, optimizer: str = "adam", seed: int = 0,
               on_epoch: Callable[[int, dict], None] | None = None) -> dict:
     """Train with softmax cross-entropy; call ``on_epoch(epoch, metrics)`` after each epoch; return the last metrics."""
+    from h3spark.feed import ArrayBatches
+
     mx = import_mxnet()
     mx.random.seed(seed)
     net.initialize(mx.init.Xavier(), force_reinit=True)
@@ -81,16 +87,28 @@ def fit_gluon(net, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
             loss.backward()
             trainer.step(len(rows))
             total += float(loss.sum().asscalar())
-        metrics = {"loss": total / len(y), "accuracy": accuracy(net, X_val, y_val)}
+        metrics = {"loss": total / len(y), "accuracy": accuracy(net, ArrayBatches(X_val, y_val, 1024))}
         if on_epoch:
             on_epoch(epoch, metrics)
     return metrics
 
 
-def accuracy(net, X: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> float:
+def accuracy(net, batches: Iterable, where: str = "the evaluation data") -> float:
+    """The fraction of rows of ``batches`` ((features, labels) numpy minibatches: a DataIterator,
+    ArrayBatches, ...) whose highest logit is the label. Empty data is a DataError naming ``where``."""
     mx = import_mxnet()
-    correct = 0
-    for start in range(0, len(y), batch_size):
-        predicted = net(mx.nd.array(X[start:start + batch_size])).argmax(axis=1).asnumpy()
-        correct += int((predicted == y[start:start + batch_size]).sum())
-    return correct / max(1, len(y))
+    correct = total = 0
+    for features, labels in batches:
+        predicted = net(mx.nd.array(features)).argmax(axis=1).asnumpy().astype(np.int64)
+        correct += int((predicted == labels).sum())
+        total += len(labels)
+    if total == 0:
+        raise DataError(f"{where} is empty; there is nothing to score the model on.")
+    return correct / total
+
+
+def save_block(net, directory: str) -> str:
+    """The block's parameters as ``model.params`` (MXNet's NDArray format, no pickle) in ``directory``."""
+    path = os.path.join(directory, "model.params")
+    net.save_parameters(path)
+    return path

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from h3spark.errors import StorageError, UsageError, missing_dependency
+from h3spark.errors import StorageError, UsageError
 from h3spark.train._store import ParameterStore, SGDUpdater
+from h3spark.train.engines.mxnet_models import import_mxnet
 
-try:
-    import mxnet as mx
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise missing_dependency("mxnet", "the KVStore parameter store", extra="mxnet") from error
+mx = import_mxnet()  # mxnet's one install hint when it is missing
 
 
 class KVStoreParameterStore(ParameterStore):

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from h3spark.errors import ConfigError, DataError
+from h3spark.errors import ConfigError
+from h3spark.train.engines.splits import holdout_split, load_split, train_and_eval_arrays
+
+__all__ = ["ESTIMATORS", "build_estimator", "fit_estimator", "accuracy", "save_estimator", "fit_and_score",
+           "train_on_dataset", "table_to_arrays", "holdout_split", "load_split"]
 
 # name -> (module, class); params from the config are passed to the constructor.
 ESTIMATORS = {
@@ -43,49 +47,50 @@ def table_to_arrays(table: pa.Table, features: str = "features", label: str = "l
     return X.reshape(len(X), -1).astype(np.float32, copy=False), y
 
 
-def holdout_split(rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train, test) row indices."""
-    order = np.random.default_rng(seed).permutation(rows)
-    test_rows = max(1, int(round(rows * fraction)))
-    return np.sort(order[test_rows:]), np.sort(order[:test_rows])
-
-
 def fit_and_score(model: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, holdout_fraction: float, seed: int):
     """Fit on a seeded holdout split; return (estimator, metrics)."""
     train, test = holdout_split(len(y), holdout_fraction, seed)
     return _fit_and_measure(model, params, X[train], y[train], X[test], y[test], seed)
 
 
-def _fit_and_measure(model: str, params: dict[str, Any], X_train, y_train, X_test, y_test, seed: int):
+def fit_estimator(model: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, seed: int):
+    """Build ``model`` with ``params`` and fit it; ``random_state`` defaults to ``seed``."""
     estimator = build_estimator(model, params)
     if "random_state" in estimator.get_params() and "random_state" not in params:
         estimator.set_params(random_state=seed)
-    estimator.fit(_flat(X_train), y_train)
-    accuracy = float((estimator.predict(_flat(X_test)) == y_test).mean())
-    return estimator, {"accuracy": accuracy, "train_rows": int(len(y_train)), "test_rows": int(len(y_test))}
+    return estimator.fit(_flat(X), y)
+
+
+def accuracy(estimator, X: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows whose predicted class is the label."""
+    return float((estimator.predict(_flat(X)) == y).mean())
+
+
+def save_estimator(estimator, directory: str) -> str:
+    """``model.joblib`` in ``directory``. joblib files are pickles: load only those you wrote."""
+    import os
+
+    import joblib
+
+    path = os.path.join(directory, "model.joblib")
+    joblib.dump(estimator, path)
+    return path
+
+
+def _fit_and_measure(model: str, params: dict[str, Any], X_train, y_train, X_test, y_test, seed: int):
+    estimator = fit_estimator(model, params, X_train, y_train, seed)
+    metrics = {"accuracy": accuracy(estimator, X_test, y_test), "train_rows": int(len(y_train)), "test_rows": int(len(y_test))}
+    return estimator, metrics
 
 
 def _flat(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), -1).astype(np.float32, copy=False)
 
 
-def load_split(uri: str, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of one split of a published dataset as (features, labels), read through the
-    feeder; features keep their shape (images stay images)."""
-    from h3spark.feed import DataIterator
-
-    batches = list(DataIterator(uri, split, batch_size=8192))
-    if not batches:
-        raise DataError(f"split {split!r} of {uri} has no rows; there is nothing to train on.")
-    return np.concatenate([batch.features for batch in batches]), np.concatenate([batch.labels for batch in batches])
-
-
 def train_on_dataset(uri: str, splits: dict, model: str, params: dict[str, Any], holdout_fraction: float, seed: int):
-    """Fit on the dataset's train split and score on its test (or validation) split; a
-    dataset without splits gets a seeded holdout. Returns (estimator, metrics)."""
-    evaluation = next((name for name in ("test", "validation") if name in splits), None)
-    if "train" not in splits or evaluation is None:
-        X, y = load_split(uri, "all" if "all" in splits else next(iter(splits)))
-        return fit_and_score(model, params, X, y, holdout_fraction, seed)
-    estimator, metrics = _fit_and_measure(model, params, *load_split(uri, "train"), *load_split(uri, evaluation), seed)
-    return estimator, {**metrics, "evaluated_on": evaluation}
+    """Fit and score by the one split rule (:mod:`h3spark.train.engines.splits`): train on the
+    train split, score on validation (else test); a dataset without them gets a seeded holdout.
+    Returns (estimator, metrics); ``metrics["evaluated_on"]`` names the scoring split."""
+    data = train_and_eval_arrays(uri, holdout_fraction, seed, splits)
+    estimator, metrics = _fit_and_measure(model, params, data.X, data.y, data.X_eval, data.y_eval, seed)
+    return estimator, metrics if data.evaluated_on is None else {**metrics, "evaluated_on": data.evaluated_on}

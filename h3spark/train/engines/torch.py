@@ -21,16 +21,14 @@ import logging
 import os
 import time
 
-from h3spark.errors import DataError, UsageError, missing_dependency
+from h3spark.errors import DataError, UsageError
+from h3spark.train.engines.torch_models import accuracy, build_mlp, import_torch
 
 logger = logging.getLogger(__name__)
 
-try:
-    import torch
-    import torch.distributed as dist
-    from torch import nn
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise missing_dependency("torch", "the PyTorch training engine", extra="torch") from error
+torch = import_torch()  # torch's one install hint when it is missing
+import torch.distributed as dist  # noqa: E402
+from torch import nn  # noqa: E402
 
 from h3spark.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from h3spark.train.engines._torch_state import (  # noqa: E402
@@ -196,9 +194,9 @@ class _LossLog:
 
 
 def _summary_writer(log_dir: str):
-    from tensorboardX import SummaryWriter
+    from h3spark.train._tensorboard import summary_writer
 
-    return SummaryWriter(log_dir)
+    return summary_writer(log_dir)
 
 
 def _loop(ddp, optimizer, data, state: _TrainState, device: torch.device) -> dict:
@@ -248,18 +246,11 @@ def _step(ddp, optimizer, loss_fn, features, labels):
     return loss.detach()
 
 
-@torch.no_grad()
 def _validate(model: nn.Module, settings: dict, device: torch.device) -> float | None:
     split = settings.get("validation_split")
     if not split:
         return None
-    from h3spark.feed import DataIterator, TorchBatches
+    from h3spark.feed import DataIterator
 
-    model.eval()
-    correct = total = 0
-    for features, labels in TorchBatches(DataIterator(settings["dataset_uri"], split, batch_size=1024), device=device):
-        correct += int((model(features.reshape(features.shape[0], -1)).argmax(dim=1) == labels).sum())
-        total += len(labels)
-    if total == 0:
-        raise DataError(f"validation split {split!r} of {settings['dataset_uri']} is empty.")
-    return round(correct / total, 4)
+    data = DataIterator(settings["dataset_uri"], split, batch_size=1024)
+    return round(accuracy(model, data, device, where=f"validation split {split!r} of {settings['dataset_uri']}"), 4)

@@ -61,22 +61,48 @@ def safetensors_header(path: Path) -> dict:
 def evaluate_saved_model(python: str, model_path: Path, dataset_uri: str, split: str) -> float:
     """Rebuild the MLP from the file's metadata under ``python`` (with torch), reload it, score ``split``."""
     script = textwrap.dedent("""
-        import json, sys
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        import sys
         from h3spark.feed import DataIterator
-        from h3spark.tune._torch import accuracy, build_mlp
+        from h3spark.train.engines.torch_models import accuracy, load_mlp
         path, uri, split = sys.argv[1:]
-        with safe_open(path, "pt") as handle:
-            spec = json.loads(handle.metadata()["h3spark"])
-        net = build_mlp(**spec)
-        net.load_state_dict(load_file(path), strict=True)
-        print(accuracy(net, DataIterator(uri, split, batch_size=512), "cpu"))
+        print(accuracy(load_mlp(path), DataIterator(uri, split, batch_size=512), "cpu"))
     """)
     done = subprocess.run([python, "-c", script, str(model_path), dataset_uri, split], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return float(done.stdout.strip().splitlines()[-1])
+
+
+MLP_SCRIPT = """
+import json, sys, tempfile
+import torch
+from h3spark.train.engines import torch as engine
+from h3spark.train.engines.torch_models import build_mlp, load_mlp, save_module
+
+plain = build_mlp(16, [8, 4], 3, seed=5)
+dropped = build_mlp(16, 8, 3, seed=5, dropout=0.25)
+with tempfile.TemporaryDirectory() as folder:
+    path = save_module(dropped, folder, {"features": 16, "hidden": 8, "classes": 3, "dropout": 0.25})
+    again = load_mlp(path)
+x = torch.randn(5, 16)
+print(json.dumps({
+    "plain": [type(layer).__name__ for layer in plain],
+    "keys": sorted(plain.state_dict()),
+    "dropout": [layer.p for layer in dropped if isinstance(layer, torch.nn.Dropout)],
+    "reloaded_same": bool(torch.equal(dropped.eval()(x), again(x))) and not again.training,
+    "engine_builds_the_same": engine.build_mlp is build_mlp,
+    "seeded": bool(torch.equal(plain[0].weight, build_mlp(16, [8, 4], 3, seed=5)[0].weight)),
+}))
+"""
+
+
+def test_the_mlp_builder_dropout_and_the_saved_file(torch_python):
+    done = subprocess.run([torch_python, "-c", MLP_SCRIPT], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts["plain"] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]  # no Dropout layer at rate 0
+    assert facts["keys"] == ["0.bias", "0.weight", "2.bias", "2.weight", "4.bias", "4.weight"]  # the engine's checkpoints' names
+    assert facts["dropout"] == [0.25] and facts["reloaded_same"] and facts["engine_builds_the_same"] and facts["seeded"]
 
 
 def test_grid_of_torch_trials_runs_on_the_torch_workers(torch_spark, torch_python, blobs, tmp_path):
@@ -87,7 +113,7 @@ def test_grid_of_torch_trials_runs_on_the_torch_workers(torch_spark, torch_pytho
     sc = torch_spark.sparkContext
     if torch_python != sys.executable:
         assert worker_python(sc) == torch_python
-    trainer = TorchTrainer("mlp", {"epochs": 3, "batch_size": 64, "classes": 4, "hidden": 16})
+    trainer = TorchTrainer("mlp", {"epochs": 3, "batch_size": 64, "classes": 4, "hidden": 16, "dropout": 0.1})
     result = tune.grid_search(trainer, {"lr": [0.001, 0.01], "hidden": [8, 16]}, metric="accuracy", direction="max",
                               experiment_dir=f"file://{tmp_path}/exp", dataset_uri=blobs, spark=torch_spark, timeout_s=240)
 
@@ -104,7 +130,8 @@ def test_grid_of_torch_trials_runs_on_the_torch_workers(torch_spark, torch_pytho
 
     best_model = tmp_path / "exp" / "best_model" / "model.safetensors"
     header = safetensors_header(best_model)
-    assert json.loads(header["__metadata__"]["h3spark"]) == {"features": 16, "hidden": result.best_params["hidden"], "classes": 4}
+    spec = {"features": 16, "hidden": result.best_params["hidden"], "classes": 4, "dropout": 0.1}
+    assert json.loads(header["__metadata__"]["h3spark"]) == spec  # the experiment's dropout reached the model
     assert {info["dtype"] for name, info in header.items() if name != "__metadata__"} == {"F32"}
     reloaded = evaluate_saved_model(torch_python, best_model, blobs, "test")
     assert reloaded == pytest.approx(result.best_metrics["accuracy"], abs=1e-9)
