@@ -12,8 +12,9 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import Mapping
 
-from h3spark.errors import ConfigError
+from h3spark.errors import ConfigError, UsageError
 from h3spark.storage import join_uri, local_path
 from h3spark.tune._tensorboard import LogdirSync, summary_writer, write_session_end, write_session_start
 
@@ -26,10 +27,32 @@ class TrialStopped(Exception):
 
 @dataclass(frozen=True)
 class Shard:
-    """The part of the dataset a trial reads: pass to DataIterator(rank=..., num_workers=...)."""
+    """The part of the dataset this trial process reads: pass to DataIterator(rank=..., num_workers=...).
+
+    A trial that trains in one process reads every row: rank 0 of 1. A trial process that is one
+    rank of a data-parallel group gets its own shard from the group's ``RANK`` and ``WORLD_SIZE``
+    (the variables torchrun and h3spark's torch launcher set), so the ranks read disjoint rows.
+    """
 
     rank: int = 0
     num_workers: int = 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Shard":
+        """This process's shard by ``RANK`` / ``WORLD_SIZE``; rank 0 of 1 when neither is set."""
+        environ = os.environ if environ is None else environ
+        rank, world_size = environ.get("RANK"), environ.get("WORLD_SIZE")
+        if rank is None and world_size is None:
+            return cls()
+        try:
+            shard = cls(int(rank), int(world_size))
+        except (TypeError, ValueError):
+            shard = None
+        if shard is None or shard.num_workers < 1 or not 0 <= shard.rank < shard.num_workers:
+            raise UsageError(f"RANK={rank} and WORLD_SIZE={world_size} in the trial's environment name no shard: both must be "
+                             "set, as ints with 0 <= RANK < WORLD_SIZE. Fix the launcher's variables, or unset both for a "
+                             "trial that reads every row.")
+        return shard
 
 
 class TrialContext:
@@ -39,7 +62,6 @@ class TrialContext:
     def __init__(self, trial_id: int, name: str, params: dict, setup: dict, channel, gpus: list[str]):
         self.trial_id, self.name, self.params = trial_id, name, dict(params)
         self.dataset_uri: str | None = setup.get("dataset_uri")
-        self.shard = Shard()
         self.gpus = list(gpus)
         self.metric, self.direction = setup["metric"], setup["direction"]
         self.logdir_uri = join_uri(setup["experiment_dir"], f"trials/{name}")
@@ -50,6 +72,12 @@ class TrialContext:
         self.model_path: str | None = None
         self.should_stop = False
         self.writer = None
+
+    @property
+    def shard(self) -> Shard:
+        """This trial process's part of the dataset (:meth:`Shard.from_env`); read when asked, so a
+        bad RANK / WORLD_SIZE fails the trial with its message."""
+        return Shard.from_env()
 
     def _local_logdir(self, setup: dict) -> str:
         if self.logdir_uri.startswith("file:") or "://" not in self.logdir_uri:

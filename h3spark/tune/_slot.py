@@ -73,8 +73,9 @@ def run_slot(slot: int, train_fn, setup: dict, gpus: list[str] | None = None) ->
 
 def _preload() -> None:
     # Imported once in the slot, so that each forked trial starts with them loaded.
-    import tensorboardX  # noqa: F401
-    import tensorboardX.summary  # noqa: F401
+    from h3spark.tune._tensorboard import preload
+
+    preload()
 
 
 def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) -> dict:

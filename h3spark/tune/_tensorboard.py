@@ -3,7 +3,7 @@
 Each trial's logdir holds its scalars and a session-start HParams summary written before
 training begins; the experiment dir's own event file holds the HParams experiment (every
 hyperparameter and metric name), so TensorBoard's HParams tab lists all trials, running
-ones included.
+ones included. tensorboardX itself is imported in one place, ``h3spark.train._tensorboard``.
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ import time
 
 from h3spark.errors import missing_dependency
 from h3spark.storage import filesystem_for, join_uri
+from h3spark.train import _tensorboard as tensorboard
 
 logger = logging.getLogger(__name__)
 
-FLUSH_S = 0.2
-_STATUS = {"completed": "STATUS_SUCCESS", "stopped": "STATUS_SUCCESS", "running": "STATUS_RUNNING"}
+FLUSH_S = 0.2  # a short period makes running trials visible (tensorboardX writes queued events every flush_secs)
 
 
 def summary_writer(logdir: str):
-    """A tensorboardX SummaryWriter for a local directory."""
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError:
-        raise missing_dependency("tensorboardX", "Writing TensorBoard logs") from None
-    # tensorboardX queues events to a thread that writes them to disk every flush_secs (its
-    # flush() does not drain that queue), so a short period makes running trials visible.
-    return SummaryWriter(logdir=logdir, flush_secs=FLUSH_S)
+    """A tensorboardX SummaryWriter for a trial's local logdir."""
+    return tensorboard.summary_writer(logdir, flush_s=FLUSH_S)
+
+
+def preload() -> None:
+    """Import tensorboardX now (a slot does, so that each forked trial starts with it loaded)."""
+    tensorboard.import_tensorboardx()
 
 
 def events_bytes(logdir: str) -> int:
@@ -40,9 +39,7 @@ def events_bytes(logdir: str) -> int:
 def write_session_start(writer, params: dict, wait: bool = False) -> None:
     """The HParams session start (this trial's hyperparameter values); on disk within FLUSH_S,
     or before returning with ``wait`` (used before copying a logdir to remote storage)."""
-    from tensorboardX.summary import hparams
-
-    _, start, _ = hparams(dict(params), {})
+    _, start, _ = tensorboard.hparams_summaries(params, {})
     before = events_bytes(writer.logdir)
     writer._get_file_writer().add_summary(start)
     deadline = time.monotonic() + 10 * FLUSH_S
@@ -51,23 +48,14 @@ def write_session_start(writer, params: dict, wait: bool = False) -> None:
 
 
 def write_session_end(writer, status: str) -> None:
-    from tensorboardX.proto.api_pb2 import Status
-    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
-    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
-
-    info = SessionEndInfo(status=Status.Value(_STATUS.get(status, "STATUS_FAILURE")), end_time_secs=time.time())
-    content = HParamsPluginData(session_end_info=info, version=0).SerializeToString()
-    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content))
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)]))
+    writer._get_file_writer().add_summary(tensorboard.session_end_summary(status))
     writer.flush()
 
 
 def write_experiment_summary(local_dir: str, space_example: dict, metric_names: list[str]) -> None:
     """The HParams experiment (names of hyperparameters and metrics) in ``local_dir``'s event file."""
-    from tensorboardX.summary import hparams
-
     writer = summary_writer(local_dir)
-    experiment, _, _ = hparams(dict(space_example), {name: 0.0 for name in metric_names})
+    experiment, _, _ = tensorboard.hparams_summaries(space_example, {name: 0.0 for name in metric_names})
     writer._get_file_writer().add_summary(experiment)
     writer.close()
 
