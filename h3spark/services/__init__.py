@@ -9,12 +9,17 @@ For development and integration tests::
 """
 
 from h3spark.services._config import ServicesConfig
+from h3spark.services._container import CONTAINER_ROLES, RoleCommands, prepare_role
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._manager import down, reset, resolve_names, status, up
-from h3spark.services._maven import ensure_spark_kafka_package, spark_kafka_jars, spark_kafka_package
+from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package, spark_kafka_jars, spark_kafka_package
 from h3spark.services._paths import SERVICE_NAMES, cache_dir, state_dir
 
 __all__ = [
+    "CONTAINER_ROLES",
+    "RoleCommands",
+    "prepare_role",
+    "ensure_jars",
     "SERVICE_NAMES",
     "Endpoint",
     "ServicesConfig",
