@@ -7,7 +7,7 @@ import logging
 from h3spark.config import SourceConfig
 from h3spark.errors import DataError, DependencyError
 from h3spark.ingest._bundled import load_bundled
-from h3spark.storage import resolve_uri
+from h3spark.storage import resolve_source, resolve_uri
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ def read_source(spark, source: SourceConfig, workdir: str | None = None):
         reader = _kafka_reader()
         return reader(spark, source)
     uri = resolve_uri(source.path, workdir)
+    if source.format == "parquet":
+        uri = resolve_source(uri)  # a published dataset: its current version
     options = {**(_CSV_DEFAULTS if source.format == "csv" else {}), **{k: str(v) for k, v in source.options.items()}}
     logger.info("reading %s source=%s", source.format, uri)
     try:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from h3spark.config import SourceConfig
 from h3spark.errors import ConfigError, DataError, StorageError
-from h3spark.storage import filesystem_for, join_uri, resolve_uri
+from h3spark.storage import filesystem_for, join_uri, resolve_source, resolve_uri
 from h3spark.storage._uri import local_path
 
 logger = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def _plan(uri: str, storage: dict, timezone: str) -> ParquetFiles | str:
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     fs = filesystem_for(uri, storage.get("webhdfs_url"), storage.get("hdfs_user"))
+    uri = resolve_source(uri, fs)  # a published dataset: its current version
     if not fs.exists(uri):
         raise DataError(f"source.path {uri} does not exist. Check the path in the config.")
     files = [uri]

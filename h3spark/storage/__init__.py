@@ -10,6 +10,7 @@ from h3spark.storage._layout import (
     read_manifest,
     require_published,
     resolve_published,
+    resolve_source,
     write_manifest,
 )
 from h3spark.storage._publish import publishing
@@ -28,6 +29,7 @@ __all__ = [
     "is_published",
     "require_published",
     "resolve_published",
+    "resolve_source",
     "write_manifest",
     "read_manifest",
     "MANIFEST_NAME",

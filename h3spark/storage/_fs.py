@@ -254,5 +254,6 @@ def _translated(uri: str, endpoint: str | None = None) -> Iterator[None]:
     except Exception as error:  # the hdfs package raises HdfsError and requests' errors
         if type(error).__module__.split(".")[0] not in ("hdfs", "requests", "urllib3"):
             raise
-        where = f" (WebHDFS at {endpoint}; is HDFS running? try 'h3spark services up hdfs')" if endpoint else ""
+        answered = getattr(error, "exception", None)  # the NameNode's own refusal (e.g. FileAlreadyExistsException)
+        where = f" (WebHDFS at {endpoint}; is HDFS running? try 'h3spark services up hdfs')" if endpoint and not answered else ""
         raise StorageError(f"{uri}: {str(error).splitlines()[0] if str(error) else type(error).__name__}{where}") from None

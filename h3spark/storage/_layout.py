@@ -23,12 +23,15 @@ the URI) is still read as it is; it cannot be replaced atomically, so overwritin
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from h3spark.errors import DatasetNotFoundError, StorageError
 from h3spark.storage._fs import FileSystem, filesystem_for
 from h3spark.storage._uri import join_uri
+
+logger = logging.getLogger(__name__)
 
 SUCCESS_MARKER = "_SUCCESS"
 MANIFEST_NAME = "_manifest.json"
@@ -74,6 +77,17 @@ def resolve_published(uri: str, fs: FileSystem | None = None) -> str:
         raise DatasetNotFoundError(f"no dataset at {uri}. Run the stage that writes it first (e.g. 'h3spark run CONFIG').")
     raise DatasetNotFoundError(f"{uri} exists but is incomplete: it holds no published version ({VERSIONS_DIR}/N/"
                                f"{SUCCESS_MARKER}); it was not written by a finished h3spark job. Write it again.")
+
+
+def resolve_source(uri: str, fs: FileSystem | None = None) -> str:
+    """Where to read a Parquet source that may be a published dataset: its current version,
+    else ``uri`` itself (any folder of files, a glob, or storage Python cannot reach but Spark can)."""
+    try:
+        number = current_version(uri, fs or filesystem_for(uri))
+    except StorageError as error:
+        logger.info("cannot tell whether %s is a published dataset (%s); reading it as given", uri, error)
+        return uri
+    return uri if number is None else version_uri(uri, number)
 
 
 def is_published(uri: str, fs: FileSystem | None = None) -> bool:

@@ -2,6 +2,8 @@
 
 import re
 
+from h3spark.storage import is_published
+
 
 def test_quickstart_job_runs_on_the_standalone_cluster(spark_cluster, spark_submit, tmp_path):
     done = spark_submit(spark_cluster, "jobs/run.py", "--config", "conf/quickstart.yaml",
@@ -9,4 +11,4 @@ def test_quickstart_job_runs_on_the_standalone_cluster(spark_cluster, spark_subm
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(rf"spark master\s+{re.escape(spark_cluster)}", done.stdout), done.stdout
     assert re.search(r"accuracy\s+0\.9\d+", done.stdout)
-    assert (tmp_path / "datasets" / "digits" / "_SUCCESS").exists()
+    assert is_published(f"file://{tmp_path}/datasets/digits")

@@ -9,7 +9,7 @@ from h3spark.config import H3SparkConfig
 from h3spark.errors import DatasetExistsError
 from h3spark.preprocess import Pipeline, preprocess
 from h3spark.preprocess._writer import decode_binary
-from h3spark.storage import filesystem_for, is_published, join_uri, read_manifest
+from h3spark.storage import filesystem_for, is_published, join_uri, read_manifest, resolve_published
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_preprocess_publishes_on_hdfs(spark, workdir, hdfs_service, hdfs_root):
     manifest = read_manifest(result.uri, fs)
     assert manifest["rows"] == 1797 and set(manifest["splits"]) == {"train", "test"}
     first = manifest["splits"]["test"]["files"][0]
-    with fs.open_input(join_uri(result.uri, first["path"])) as handle:
+    with fs.open_input(join_uri(resolve_published(result.uri, fs), first["path"])) as handle:
         table = pq.read_table(handle)
     assert table.num_rows == first["rows"]
     pixels = decode_binary(table.column("features").combine_chunks(), 64)

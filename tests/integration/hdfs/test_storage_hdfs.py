@@ -17,6 +17,7 @@ from h3spark.storage import (
     publishing,
     read_manifest,
     require_published,
+    resolve_published,
     write_manifest,
 )
 from h3spark.workflow import run
@@ -62,10 +63,12 @@ def test_spark_write_is_published_atomically_on_hdfs(spark, hdfs_dir):
     assert sum(item["rows"] for item in manifest["splits"]["all"]["files"]) == 1000
     assert [name for name in fs.listdir(root) if name.startswith(".")] == []
     first = manifest["splits"]["all"]["files"][0]["path"]
-    with fs.open_input(join_uri(uri, first)) as handle:  # pyarrow over WebHDFS range reads
+    folder = resolve_published(uri, fs)
+    assert folder == join_uri(uri, "_versions", "00000001")
+    with fs.open_input(join_uri(folder, first)) as handle:  # pyarrow over WebHDFS range reads
         table = pq.ParquetFile(handle).read()
     assert table.column_names == ["id", "square"] and table.num_rows > 0
-    assert spark.read.parquet(uri).agg({"square": "sum"}).first()[0] == sum(i * i for i in range(1000))
+    assert spark.read.parquet(folder).agg({"square": "sum"}).first()[0] == sum(i * i for i in range(1000))
     with pytest.raises(DatasetExistsError):
         with publishing(uri, fs=fs) as tmp:
             frame.write.parquet(tmp)
@@ -90,3 +93,103 @@ def test_quickstart_with_dataset_on_hdfs(spark, hdfs_dir, workdir, monkeypatch):
     assert ctx.outputs["dataset_uri"] == f"{root}/digits"
     assert read_manifest(f"{root}/digits", fs)["rows"] == 1797
     assert ctx.outputs["metrics"]["accuracy"] > 0.9
+
+
+def test_webhdfs_rename_never_replaces_a_folder_nor_moves_into_it(hdfs_dir):
+    root, fs = hdfs_dir
+    fs.write_bytes(join_uri(root, "a", "x"), b"1")
+    fs.write_bytes(join_uri(root, "b", "y"), b"2")
+    fs.makedirs(join_uri(root, "empty"))
+    for taken in ("b", "empty"):  # plain WebHDFS RENAME would move a into b as b/a
+        with pytest.raises(StorageError, match="already exists") as refused:
+            fs.rename(join_uri(root, "a"), join_uri(root, taken))
+        assert "is HDFS running" not in str(refused.value)  # the NameNode answered; no connection hint
+    assert fs.listdir(join_uri(root, "b")) == ["y"] and fs.listdir(join_uri(root, "empty")) == []
+    assert fs.listdir(join_uri(root, "a")) == ["x"]
+
+
+class SteppingWebHDFS(WebHDFSFileSystem):
+    """WebHDFS, running ``after_each`` after every call that changes HDFS: a reader
+    interleaved with each step of a publish, in a fixed order."""
+
+    def __init__(self, webhdfs_url, after_each):
+        super().__init__(webhdfs_url)
+        self.after_each, self.steps = after_each, []
+
+    def _step(self, what):
+        self.steps.append(what)
+        self.after_each()
+
+    def write_bytes(self, uri, data):
+        super().write_bytes(uri, data)
+        self._step("write_bytes")
+
+    def rename(self, source, target):
+        super().rename(source, target)
+        self._step("rename")
+
+    def delete(self, uri):
+        super().delete(uri)
+        self._step("delete")
+
+
+def publish_squares(spark, uri, fs, count, overwrite=False):
+    frame = spark.range(0, count, numPartitions=2).selectExpr("id", "id * id AS square")
+    with publishing(uri, overwrite=overwrite, fs=fs) as tmp:
+        frame.write.parquet(tmp)
+        write_manifest(tmp, {"rows": count, "splits": describe_splits(tmp, fs)}, fs=fs)
+
+
+def rows_seen(uri, fs):
+    """What a reader sees: resolve once, then the manifest and every file of that version."""
+    folder = resolve_published(uri, fs)
+    files = read_manifest(folder, fs)["splits"]["all"]["files"]
+    rows = 0
+    for item in files:
+        with fs.open_input(join_uri(folder, item["path"])) as handle:
+            rows += pq.ParquetFile(handle).metadata.num_rows
+    return rows
+
+
+def test_an_overwrite_on_hdfs_shows_readers_the_old_or_the_new_version_at_every_step(spark, hdfs_dir):
+    root, fs = hdfs_dir
+    uri = join_uri(root, "squares")
+    publish_squares(spark, uri, fs, 100)
+    pinned = resolve_published(uri, fs)
+    seen = []
+    stepping = SteppingWebHDFS(fs.webhdfs_url, lambda: seen.append(rows_seen(uri, fs)))
+    publish_squares(spark, uri, stepping, 40, overwrite=True)
+    assert "rename" in stepping.steps and set(seen) == {100, 40} and seen[-1] == 40
+    assert seen.index(40) == stepping.steps.index("rename")
+    folder = resolve_published(uri, fs)
+    assert folder == join_uri(uri, "_versions", "00000002") and fs.listdir(join_uri(uri, "_versions")) == ["00000001", "00000002"]
+    assert spark.read.parquet(folder).count() == 40 and spark.read.parquet(pinned).count() == 100  # the previous is kept
+    assert fs.listdir(root) == ["squares"]  # no staging folder, no hidden copy
+    publish_squares(spark, uri, fs, 7, overwrite=True)
+    assert fs.listdir(join_uri(uri, "_versions")) == ["00000002", "00000003"] and rows_seen(uri, fs) == 7
+
+
+def test_a_writer_that_loses_a_race_on_hdfs_gets_an_error_naming_the_winner_and_leaves_nothing(spark, hdfs_dir):
+    root, fs = hdfs_dir
+    uri = join_uri(root, "squares")
+    publish_squares(spark, uri, fs, 10)
+    with pytest.raises(DatasetExistsError, match=f"another writer published {uri}/_versions/00000002 \\(by .*nothing of it"):
+        with publishing(uri, overwrite=True, fs=fs) as slow:
+            spark.range(5).write.parquet(slow)
+            publish_squares(spark, uri, fs, 20, overwrite=True)  # another writer starts and finishes meanwhile
+    with pytest.raises(DatasetExistsError, match=f"another writer published {root}/first/_versions/00000001"):
+        with publishing(join_uri(root, "first"), fs=fs) as slow:
+            spark.range(5).write.parquet(slow)
+            publish_squares(spark, join_uri(root, "first"), fs, 3)
+    assert rows_seen(uri, fs) == 20 and rows_seen(join_uri(root, "first"), fs) == 3
+    assert fs.listdir(root) == ["first", "squares"] and fs.listdir(join_uri(uri, "_versions")) == ["00000001", "00000002"]
+
+
+def test_overwrite_on_hdfs_leaves_a_folder_that_is_not_a_dataset_untouched(spark, hdfs_dir):
+    root, fs = hdfs_dir
+    uri = join_uri(root, "d")
+    fs.write_bytes(join_uri(uri, "important.txt"), b"x")
+    with pytest.raises(DatasetExistsError, match="not an h3spark dataset .* left untouched, even with overwrite: true"):
+        publish_squares(spark, uri, fs, 10, overwrite=True)
+    assert fs.listdir(root) == ["d"] and fs.listdir(uri) == ["important.txt"]
+    assert fs.read_bytes(join_uri(uri, "important.txt")) == b"x"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from h3spark.storage import read_manifest, resolve_uri
+from h3spark.storage import local_path, read_manifest, resolve_published, resolve_uri
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,5 +56,5 @@ def test_kafka_topic_to_dataset_with_malformed_messages_quarantined(kafka_bootst
     uri = resolve_uri("datasets/events", workdir)
     manifest = read_manifest(uri)
     assert (manifest["rows"], manifest["rows_quarantined"]) == (40, 1)
-    quarantine = pq.read_table(str(workdir / "datasets/events_quarantine")).to_pylist()
+    quarantine = pq.read_table(local_path(resolve_published(resolve_uri("datasets/events_quarantine", workdir)))).to_pylist()
     assert quarantine[0]["reason"] == "malformed record" and "{not json" in quarantine[0]["row"]

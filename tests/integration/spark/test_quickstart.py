@@ -10,7 +10,7 @@ import pytest
 
 from h3spark.config import load_config
 from h3spark.errors import DatasetExistsError
-from h3spark.storage import read_manifest
+from h3spark.storage import read_manifest, resolve_published
 from h3spark.workflow import run
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,7 +24,7 @@ def test_quickstart_publishes_dataset_and_trains(spark, workdir):
     assert manifest["rows"] == 1797
     files = manifest["splits"]["all"]["files"]
     assert len(files) == 4 and sum(item["rows"] for item in files) == 1797
-    assert spark.read.parquet(uri).count() == 1797
+    assert spark.read.parquet(resolve_published(uri)).count() == 1797
     assert 0.9 < ctx.outputs["metrics"]["accuracy"] <= 1.0
     assert [name for name in os.listdir(workdir / "datasets") if name.startswith(".")] == []
 

@@ -13,7 +13,7 @@ from h3spark.config import H3SparkConfig
 from h3spark.ingest import parquet_files
 from h3spark.ingest._parquet_tasks import read_pieces
 from h3spark.preprocess import preprocess
-from h3spark.storage import local_path, read_manifest
+from h3spark.storage import local_path, read_manifest, resolve_published
 
 ROWS = 900
 STEPS = [
@@ -50,7 +50,7 @@ def _config(source, uri, reader, fit_mode="auto", partitions=None) -> H3SparkCon
 
 
 def _rows(uri: str) -> list[dict]:
-    table = pq.read_table(local_path(uri), partitioning="hive")
+    table = pq.read_table(local_path(resolve_published(uri)), partitioning="hive")
     return sorted(table.to_pylist(), key=lambda row: row["id"])
 
 
@@ -85,7 +85,8 @@ def test_pyarrow_and_spark_readers_publish_the_same_dataset(spark, workdir, parq
     assert by_pyarrow.pipeline.to_json() == by_spark.pipeline.to_json()
     assert by_pyarrow.splits == by_spark.splits and by_pyarrow.reasons == by_spark.reasons == {"missing label 'label'": 1}
     assert _rows(by_pyarrow.uri) == _rows(by_spark.uri)
-    quarantined = [pq.read_table(local_path(result.quarantine_uri)).to_pylist() for result in (by_pyarrow, by_spark)]
+    quarantined = [pq.read_table(local_path(resolve_published(result.quarantine_uri))).to_pylist()
+                   for result in (by_pyarrow, by_spark)]
     assert quarantined[0] == quarantined[1] and '"id": 77' in quarantined[0][0]["row"]
 
 

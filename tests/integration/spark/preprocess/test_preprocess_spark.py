@@ -11,7 +11,7 @@ from h3spark.config import H3SparkConfig, load_config
 from h3spark.errors import ConfigError, DataError
 from h3spark.preprocess import BadRowError, Pipeline, pipeline_from_config, preprocess
 from h3spark.preprocess._writer import decode_binary
-from h3spark.storage import is_published, local_path, read_manifest, resolve_uri
+from h3spark.storage import is_published, local_path, read_manifest, resolve_published, resolve_uri
 
 ROWS = 600
 STEPS = [
@@ -52,7 +52,7 @@ def _config(workdir, fit_mode="scans", partitions=None, uri="datasets/out", **pr
 
 
 def _read_split(uri: str, split: str) -> pa.Table:
-    return pq.read_table(local_path(uri) + f"/split={split}")
+    return pq.read_table(local_path(resolve_published(uri)) + f"/split={split}")
 
 
 @pytest.mark.parametrize("fit_mode", sorted(MODES))
@@ -69,7 +69,7 @@ def test_publishes_dataset_manifest_and_quarantine(spark, workdir, fit_mode):
     assert manifest["pipeline"]["steps"][4]["state"]["vocabulary"] == {"city": ["oslo", "paris", "rome"]}
     train = _read_split(result.uri, "train")
     assert train.schema.field("features").type == pa.binary(20) and "split" not in train.column_names
-    quarantine = pq.read_table(local_path(result.quarantine_uri)).to_pylist()
+    quarantine = pq.read_table(local_path(resolve_published(result.quarantine_uri))).to_pylist()
     assert is_published(result.quarantine_uri)
     reasons = sorted(row["reason"] for row in quarantine)
     assert reasons == ["cannot parse 'lots' in column 'amount' as float64", "missing label 'label'"]
