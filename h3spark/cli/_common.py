@@ -1,10 +1,32 @@
-"""Helpers shared by subcommands: loading the config and printing the summary."""
+"""Helpers shared by subcommands: their common options, loading the config and printing the summary."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from h3spark.config import H3SparkConfig, load_config
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """Parent parsers: ``plain`` holds ``-v`` (every command); ``config`` adds ``--workdir`` and
+    ``--set``, which only the commands that load a config take."""
+
+    plain: argparse.ArgumentParser
+    config: argparse.ArgumentParser
+
+    @classmethod
+    def build(cls, parser_class: type[argparse.ArgumentParser]) -> "CommonOptions":
+        plain = parser_class(add_help=False)
+        plain.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+        config = parser_class(add_help=False, parents=[plain])
+        config.add_argument("--workdir", metavar="DIR", help="where datasets, experiments and logs go "
+                            "(default: the config's workdir, else ./h3spark-work)")
+        config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a config value; VALUE is read as a YAML scalar or list, e.g. "
+                                 "--set training.lr=1e-3 (repeatable)")
+        return cls(plain=plain, config=config)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from h3spark.cli._common import add_config_argument, load_from_args, print_summa
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("experiment", parents=[common], help="run the experiment: section (grid, random "
+    parser = subparsers.add_parser("experiment", parents=[common.config], help="run the experiment: section (grid, random "
                                    "or evolutionary search, each trial a Spark task); re-running resumes it")
     add_config_argument(parser)
     parser.set_defaults(func=_experiment)

@@ -9,7 +9,7 @@ from h3spark.errors import UsageError
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser(
-        "launch", parents=[common], help="run a distributed script on Spark, as MXNet's tools/launch.py does",
+        "launch", parents=[common.plain], help="run a distributed script on Spark, as MXNet's tools/launch.py does",
         description="Run CMD as every worker of a ps-lite job (scheduler and servers are started for it) "
                     "in one Spark barrier stage. A script that runs under MXNet's tools/launch.py --launcher local "
                     "runs unchanged. Example: h3spark launch -n 2 -s 1 -- python train.py --epochs 2")
@@ -21,14 +21,15 @@ def register(subparsers, common) -> None:
     parser.add_argument("--local", action="store_true", help="run the roles as local processes, without Spark or Java")
     parser.add_argument("--start-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="fail when the tasks have not all started by then (default 30)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command each worker runs")
+    parser.add_argument("command", nargs="*", metavar="-- COMMAND", help="the command each worker runs, after '--' "
+                        "(so that its own options are not read as launch's)")
     parser.set_defaults(func=_launch)
 
 
 def _launch(args) -> int:
     from h3spark.train import launch
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.command
     if not command:
         raise UsageError("give the command after '--', e.g. h3spark launch -n 2 -s 1 -- python train.py")
     servers = args.num_servers if args.num_servers is not None else args.num_workers

@@ -1,9 +1,10 @@
 """Entry point of the ``h3spark`` console script.
 
 Each subcommand lives in its own module with a ``register(subparsers, common)``
-function; ``common`` is the parent parser holding the options every command
-takes (``--workdir``, ``--set``, ``-v``). A registered command sets
-``func(args) -> int`` on its parser.
+function; ``common`` holds the parent parsers: ``common.plain`` (``-v``, every
+command) and ``common.config`` (adds ``--workdir`` and ``--set``, for the commands
+that load a config). A command takes only the options it uses; any other is a usage
+error. A registered command sets ``func(args) -> int`` on its parser.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from h3spark.cli._common import CommonOptions
 from h3spark.errors import H3SparkError, UsageError
 
 _COMMAND_MODULES = (
@@ -35,18 +37,31 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    common = _Parser(add_help=False)
-    common.add_argument("--workdir", metavar="DIR", help="where datasets, experiments and logs go "
-                        "(default: the config's workdir, else ./h3spark-work)")
-    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set training.lr=0.1 (repeatable)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    common = CommonOptions.build(_Parser)
     parser = _Parser(prog="h3spark", description="Spark-integrated distributed training: "
                      "ingest, preprocess, feed, train, tune and connect models.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers, common)
+    # the commands whose parser got --set (from common.config): only they take --workdir and --set
+    parser.set_defaults(config_commands=sorted(name for name, sub in subparsers.choices.items()
+                                               if sub.get_default("overrides") is not None))
     return parser
+
+
+_CONFIG_OPTIONS = ("--workdir", "--set")
+
+
+def _refuse_config_options(argv: list[str], config_commands: list[str]) -> None:
+    """``--workdir``/``--set`` given to a command that loads no config is a usage error, said plainly."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command is None or command in config_commands:
+        return
+    for word in words:
+        if word.split("=", 1)[0] in _CONFIG_OPTIONS:
+            raise UsageError(f"'h3spark {command}' takes no {word.split('=', 1)[0]} (it loads no config); only "
+                             f"{', '.join(config_commands)} take --workdir and --set. See: h3spark {command} --help")
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -59,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     try:
         parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        _refuse_config_options(argv, parser.get_default("config_commands"))
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
@@ -75,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def job_main(command: str, argv: list[str]) -> int:
     """Entry for spark-submit jobs: ``jobs/NAME.py --config CONFIG [OPTIONS]`` runs ``h3spark COMMAND CONFIG [OPTIONS]``."""
-    args = list(argv)
+    args = [part for word in argv for part in (word.split("=", 1) if word.startswith("--config=") else [word])]
     if "--config" in args:
         index = args.index("--config")
-        if index + 1 >= len(args):
-            print("h3spark: --config needs a value: --config conf/NAME.yaml", file=sys.stderr)
+        if index + 1 >= len(args) or not args[index + 1] or args[index + 1].startswith("-"):
+            print(f"h3spark: --config needs a value, e.g. --config conf/NAME.yaml\n"
+                  f"usage: spark-submit [SPARK OPTIONS] jobs/{command}.py --config CONFIG [OPTIONS]  "
+                  f"(OPTIONS: see h3spark {command} --help)", file=sys.stderr)
             return 2
         args[index:index + 2] = [args[index + 1]]
     return main([command, *args])

@@ -6,7 +6,7 @@ from h3spark.cli._common import add_config_argument, load_from_args, print_summa
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("preprocess", parents=[common],
+    parser = subparsers.add_parser("preprocess", parents=[common.config],
                                    help="run the preprocess: section (fit, transform, publish Parquet)")
     add_config_argument(parser)
     parser.set_defaults(func=_preprocess)

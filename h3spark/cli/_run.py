@@ -6,10 +6,10 @@ from h3spark.cli._common import add_config_argument, load_from_args, print_summa
 
 
 def register(subparsers, common) -> None:
-    run = subparsers.add_parser("run", parents=[common], help="run every stage the config describes")
+    run = subparsers.add_parser("run", parents=[common.config], help="run every stage the config describes")
     add_config_argument(run)
     run.set_defaults(func=_run)
-    validate = subparsers.add_parser("validate", parents=[common], help="check a config without running it")
+    validate = subparsers.add_parser("validate", parents=[common.config], help="check a config without running it")
     add_config_argument(validate)
     validate.set_defaults(func=_validate)
 

@@ -17,18 +17,18 @@ _NAMES_HELP = "kafka, hdfs and/or spark (default: all three)"
 
 
 def register(subparsers, common) -> None:
-    p = subparsers.add_parser("services", parents=[common], help="start, stop or show the local Kafka, HDFS "
+    p = subparsers.add_parser("services", parents=[common.plain], help="start, stop or show the local Kafka, HDFS "
                               "and Spark standalone services (for development and tests)")
     actions = p.add_subparsers(dest="services_action", metavar="ACTION", parser_class=type(p))
-    up = actions.add_parser("up", parents=[common], help="start services and wait until they are ready")
+    up = actions.add_parser("up", parents=[common.plain], help="start services and wait until they are ready")
     up.add_argument("names", nargs="*", metavar="SERVICE", help=_NAMES_HELP)
     for flag, dest, text in _PORT_FLAGS:
         up.add_argument(flag, dest=dest, type=int, metavar="PORT", help=text)
     up.add_argument("--timeout", dest="timeout_s", type=float, metavar="SECONDS",
                     help="how long to wait for each service to be ready (default 180)")
-    down = actions.add_parser("down", parents=[common], help="stop services started by 'services up'")
+    down = actions.add_parser("down", parents=[common.plain], help="stop services started by 'services up'")
     down.add_argument("names", nargs="*", metavar="SERVICE", help=_NAMES_HELP)
-    status = actions.add_parser("status", parents=[common], help="print where the running services listen")
+    status = actions.add_parser("status", parents=[common.plain], help="print where the running services listen")
     status.add_argument("names", nargs="*", metavar="SERVICE", help=_NAMES_HELP)
     p.set_defaults(func=_run, services_parser=p)
 

@@ -6,7 +6,7 @@ import os
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("tensorboard", parents=[common], help="start TensorBoard over an experiment's trials "
+    parser = subparsers.add_parser("tensorboard", parents=[common.plain], help="start TensorBoard over an experiment's trials "
                                    "(scalars and the HParams tab)")
     parser.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", help="file:// or hdfs:// experiment dir (or a path)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")

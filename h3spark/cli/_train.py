@@ -8,7 +8,7 @@ from h3spark.cli._common import add_config_argument, load_from_args, print_summa
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("train", parents=[common], help="train the model of a config (mxnet, torch or sklearn)",
+    parser = subparsers.add_parser("train", parents=[common.config], help="train the model of a config (mxnet, torch or sklearn)",
                                    description="Train with the config's training: section, distributed when the engine "
                                                "is mxnet or torch. Example: h3spark train conf/train_mxnet_example.yaml")
     add_config_argument(parser)

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from h3spark.cli import job_main, main
+from h3spark.errors import UsageError
 
 
 def test_help_lists_the_subcommands(capsys):
@@ -74,3 +75,30 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "spark.mastr: unknown key. Did you mean 'master'?" in done.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["launch", "--workdir", "/tmp/w", "-n", "1", "--", "true"],
+    ["launch", "-n", "1", "--set", "training.lr=1", "--", "true"],
+    ["services", "up", "--workdir", "/tmp/w", "kafka"],
+    ["services", "--set", "a=1", "status"],
+    ["services", "status", "--set=a=1"],
+    ["tensorboard", "--workdir", "/tmp/w", "experiments/x"],
+    ["tensorboard", "experiments/x", "--set", "a=1"],
+])
+def test_commands_that_load_no_config_refuse_workdir_and_set(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    option = "--workdir" if "--workdir" in argv else "--set"
+    assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only experiment, preprocess, run, train, " \
+           "validate take --workdir and --set." in err
+    assert "Traceback" not in err
+
+
+def test_launch_passes_everything_after_the_separator_to_the_command():
+    from h3spark.cli._main import build_parser
+
+    args = build_parser().parse_args(["launch", "-n", "2", "--", "python", "train.py", "--workdir", "w", "-n", "5"])
+    assert args.num_workers == 2 and args.command == ["python", "train.py", "--workdir", "w", "-n", "5"]
+    with pytest.raises(UsageError, match="unrecognized arguments: --bogus"):
+        build_parser().parse_args(["launch", "-n", "1", "--bogus", "--", "true"])
