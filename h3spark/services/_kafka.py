@@ -17,6 +17,7 @@ from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package
 from h3spark.services._paths import jars_override_dir
 from h3spark.services._process import HOST, accepts_connections, log_tail, quiet_logger
+from h3spark.transport import kafka
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +132,4 @@ class KafkaService(Service):
 
 
 def _topic_round_trip(bootstrap: str) -> bool:
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="h3spark-services", request_timeout_ms=5000,
-                             reconnect_backoff_max_ms=1000)
-    try:
-        admin.describe_cluster()
-        try:
-            admin.create_topics([NewTopic(READY_TOPIC, num_partitions=1, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            pass
-        ready = READY_TOPIC in admin.list_topics()
-        admin.delete_topics([READY_TOPIC])
-        return ready
-    finally:
-        admin.close()
+    return kafka.topic_round_trip(bootstrap, READY_TOPIC, client_id="h3spark-services")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import secrets
 import socket
 import socketserver
 import threading
+
+from h3spark.transport import new_token, take_token
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class DriverChannel:
     """Listens on ``host``; ``events`` is a queue of the dicts the tasks sent."""
 
     def __init__(self, host: str = "127.0.0.1"):
-        self.token = secrets.token_hex(16)
+        self.token = new_token()
         self.events: queue.Queue = queue.Queue()
         self._server = _Server((host, 0), _Handler)
         self._server.channel = self  # type: ignore[attr-defined]
@@ -62,7 +63,7 @@ class DriverChannel:
         except ValueError:
             logger.warning("dropped a malformed message on the launch channel")
             return
-        if not isinstance(message, dict) or message.pop("token", None) != self.token:
+        if not take_token(message, self.token):
             logger.warning("dropped a message without this job's token on the launch channel")
             return
         self.events.put(message)

@@ -1,4 +1,10 @@
-"""Run a search: trials out to the slots, results into the log, the table and TensorBoard."""
+"""Run a search: trials out to the slots, results into the log, the table and TensorBoard.
+
+The driver trusts no message for a path: each trial's name and logdir are derived here from
+its id and params (also for records read back from ``trials.jsonl``), so ``best_model/`` is
+only ever copied from inside the experiment dir. What the summary must mention (metrics that
+are not numbers, messages the dispatcher refused) ends up in ``ExperimentResult.warnings``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ from h3spark.errors import ConfigError, JobFailedError
 from h3spark.storage import filesystem_for
 from h3spark.tune._dispatcher import Dispatcher
 from h3spark.tune._log import TrialLog
-from h3spark.tune._results import ExperimentResult, best_row, dispatch_gaps_ms, results_frame, write_results
+from h3spark.tune._naming import trial_dirname, trial_logdir
+from h3spark.tune._results import (ExperimentResult, SummaryWarnings, best_row, dispatch_gaps_ms, results_frame,
+                                   write_results)
 from h3spark.tune._search import Search, Trial
 from h3spark.tune._stopping import StoppingRule
 from h3spark.tune._tensorboard import LogdirSync, write_experiment_summary
@@ -33,7 +41,9 @@ class Experiment:
         self.experiment_dir, self.executor, self.parallelism = experiment_dir, executor, parallelism
         self.timeout_s, self.stopping, self.dataset_uri, self.kafka = timeout_s, stopping, dataset_uri, kafka
         self.log = TrialLog(experiment_dir)
-        self._records: dict[int, dict] = dict(self.log.final_records())
+        self._records: dict[int, dict] = {trial_id: self._with_paths(record)
+                                          for trial_id, record in self.log.final_records().items()}
+        self.warnings = SummaryWarnings()
         self._run_records: list[dict] = []
         self._submitted: set[int] = set()
         self._last_reports: dict[int, dict] = {}
@@ -48,7 +58,8 @@ class Experiment:
         self._write_hparams_experiment()
         warming = threading.Thread(target=warm_up_outputs, name="h3spark-warm-up", daemon=True)
         warming.start()  # the driver idles while trials run; load the plotting and Parquet code meanwhile
-        self._dispatcher = Dispatcher(self.executor.host, self._on_started, self._on_finished, self._on_report, self.stopping)
+        self._dispatcher = Dispatcher(self.executor.host, self._on_started, self._on_finished, self._on_report,
+                                      self.stopping, timeout_s=self.timeout_s)
         try:
             self._run_batches()
         except KeyboardInterrupt:
@@ -81,7 +92,7 @@ class Experiment:
         if self._started:
             return
         slots = min(self.parallelism or self.executor.default_slots(), batch_size)
-        setup = {"address": list(self._dispatcher.address), "experiment_dir": self.experiment_dir,
+        setup = {**self._dispatcher.settings(), "experiment_dir": self.experiment_dir,
                  "dataset_uri": self.dataset_uri, "metric": self.metric, "direction": self.direction,
                  "timeout_s": self.timeout_s, "kafka": self.kafka, "slots": slots}
         if self.kafka:
@@ -125,13 +136,16 @@ class Experiment:
                          "generation": trial.generation, "slot": slot})
 
     def _on_report(self, message: dict) -> None:
+        self.warnings.check_metrics(message["trial_id"], message["metrics"], message["step"])
         with self._lock:
-            self._last_reports[message["trial_id"]] = message.get("metrics") or {}
+            self._last_reports[message["trial_id"]] = message["metrics"]
 
     def _on_finished(self, trial: Trial, record: dict) -> None:
-        record = {**record, "params": trial.params, "generation": trial.generation}
+        record = self._with_paths({**record, "params": trial.params, "generation": trial.generation})
         if not record.get("metrics"):
             record["metrics"] = self._last_reports.get(trial.trial_id, {})
+        elif record["status"] == "completed":  # a stopped trial's metrics are its last report's, checked then
+            self.warnings.check_metrics(trial.trial_id, record["metrics"])
         self.log.append({"event": "finished", **record})
         with self._lock:
             self._records[trial.trial_id] = record
@@ -139,6 +153,11 @@ class Experiment:
         log = logger.info if record["status"] in ("completed", "stopped") else logger.warning
         log("trial %s %s %s=%s experiment=%s", trial.trial_id, record["status"], self.metric,
             record["metrics"].get(self.metric), self.experiment_dir)
+
+    def _with_paths(self, record: dict) -> dict:
+        """The record with the name and logdir the driver derives (whatever the record said)."""
+        return {**record, "name": trial_dirname(record["trial_id"], record["params"]),
+                "logdir": trial_logdir(self.experiment_dir, record["trial_id"], record["params"])}
 
     def _scores(self) -> dict[int, float | None]:
         scores = {}
@@ -171,7 +190,8 @@ class Experiment:
             records = list(self._records.values())
             run_records = list(self._run_records)
         frame = results_frame(records, self._param_names())
-        write_results(self.experiment_dir, frame, self.metric, self.direction, self._param_names())
+        warnings = self._summary_warnings()
+        write_results(self.experiment_dir, frame, self.metric, self.direction, self._param_names(), warnings)
         best = best_row(frame, self.metric, self.direction)
         result = ExperimentResult(
             best_params=None if best is None else dict(self._records[int(best["trial_id"])]["params"]),
@@ -179,10 +199,18 @@ class Experiment:
             best_logdir=None if best is None else best["logdir"],
             best_trial_id=None if best is None else int(best["trial_id"]),
             results=frame, experiment_dir=self.experiment_dir, metric=self.metric, direction=self.direction,
-            dispatch_gaps_ms=dispatch_gaps_ms(run_records))
-        logger.info("experiment done: %d trials, best trial=%s experiment=%s", len(frame), result.best_trial_id,
-                    self.experiment_dir)
+            dispatch_gaps_ms=dispatch_gaps_ms(run_records), warnings=warnings)
+        logger.info("experiment done: %d trials, best trial=%s, %d warnings experiment=%s", len(frame),
+                    result.best_trial_id, len(warnings), self.experiment_dir)
         return result
+
+    def _summary_warnings(self) -> list[str]:
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.rejected:
+            return list(self.warnings.lines)
+        refused = (f"{dispatcher.rejected} messages to the experiment's dispatcher were refused (not from a trial of "
+                   f"this experiment, or malformed); the first: {dispatcher.problems[0]}")
+        return [*self.warnings.lines, refused]
 
 
 def warm_up_outputs() -> None:

@@ -3,11 +3,14 @@
 One JSON object per line: an ``experiment`` header, then ``started`` and ``finished``
 events. A trial whose latest ``finished`` event has a final status (completed, stopped,
 failed, timeout) is never run again; a cancelled or interrupted one runs on resume.
+A line that is JSON but does not fit its event's schema (h3spark.tune._schema) is skipped
+with a warning naming the line, so one bad record never stops a resume.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -15,7 +18,10 @@ from urllib.parse import urlsplit
 
 from h3spark.errors import ConfigError, StorageError
 from h3spark.storage import filesystem_for, join_uri, local_path
+from h3spark.tune._schema import event_problem
 from h3spark.tune._search import Trial
+
+logger = logging.getLogger(__name__)
 
 LOG_NAME = "trials.jsonl"
 FINAL_STATUSES = ("completed", "stopped", "failed", "timeout")
@@ -39,12 +45,19 @@ class TrialLog:
             if not line.strip():
                 continue
             try:
-                events.append(json.loads(line))
+                event = json.loads(line)
             except json.JSONDecodeError:
                 if number < len(lines):
                     raise StorageError(f"{self.uri} line {number} is not JSON; the trial log is damaged. "
                                        "Remove that line or start a new experiment dir.") from None
-        return events  # a torn last line (a killed driver) is ignored
+                continue  # a torn last line (a killed driver) is ignored
+            problem = event_problem(event)
+            if problem:  # e.g. an unchecked message stored by an older h3spark: never worth a crash
+                logger.warning("skipped line %d of %s: %s. The trial it belongs to runs again unless a later "
+                               "line records it", number, self.uri, problem)
+                continue
+            events.append(event)
+        return events
 
     def append(self, event: dict) -> None:
         line = json.dumps({"time": time.time(), **event}, separators=(",", ":"), default=str)

@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from h3spark.storage import join_uri
+
 MAX_NAME_CHARS = 96
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 
@@ -37,3 +39,8 @@ def trial_dirname(trial_id: int, params: dict[str, Any], max_chars: int = MAX_NA
     head, tail = f"{trial_id:04d}_", f"_{params_digest(params)}"
     room = max(1, max_chars - len(head) - len(tail))
     return head + readable[:room].rstrip(",") + tail
+
+
+def trial_logdir(experiment_dir: str, trial_id: int, params: dict[str, Any]) -> str:
+    """``EXPERIMENT_DIR/trials/NAME``: where a trial writes; the driver derives it, never reads it from a message."""
+    return join_uri(experiment_dir, f"trials/{trial_dirname(trial_id, params)}")

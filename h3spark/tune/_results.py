@@ -1,4 +1,11 @@
-"""The results of an experiment: the table, the leaderboard, the plot and the best trial."""
+"""The results of an experiment: the table, the leaderboard, the plot and the best trial.
+
+Metrics that are not numbers (a string, a list, a NaN that became null) are kept in
+``trials.jsonl`` but cannot go into the table's numeric columns: each such (trial, metric)
+is a warning, logged once when it arrives and listed in the summary
+(``ExperimentResult.warnings``, ``best.json``). The optimised metric itself must be a
+number: a trial that returns anything else fails, naming the value.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import io
 import json
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +41,53 @@ class ExperimentResult:
     metric: str
     direction: str
     dispatch_gaps_ms: list[float] = field(default_factory=list, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     def leaderboard(self, top: int = 10) -> str:
         return leaderboard(self.results, self.metric, self.direction, top)
+
+
+def is_number(value: Any) -> bool:
+    """A finite float, or an int that fits a Parquet int64 column."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else -(1 << 63) <= value < 1 << 63
+
+
+class SummaryWarnings:
+    """What the summary must mention; each (trial, metric, kind) logged once as it arrives."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self._seen: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def add(self, text: str, key: tuple | None = None) -> None:
+        with self._lock:
+            if key is not None and key in self._seen:
+                return
+            self._seen.add(key)
+            self.lines.append(text)
+        logger.warning("%s", text)
+
+    def check_metrics(self, trial_id: int, metrics: dict, step: int | None = None) -> None:
+        """Warn about each metric that is not a finite number (``step``: from a report, else returned)."""
+        for name, value in metrics.items():
+            if is_number(value):
+                continue
+            shown = "null (a NaN or inf becomes null)" if value is None else f"{_shown(value)} ({type(value).__name__})"
+            if step is None:
+                text = (f"trial {trial_id} returned metric {name!r} = {shown}, not a number: it is kept in "
+                        "trials.jsonl and left out of the results table")
+            else:
+                text = (f"trial {trial_id} reported metric {name!r} = {shown} at step {step}, not a number: "
+                        "TensorBoard and early stopping skip it")
+            self.add(text, (trial_id, name, step is None))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def results_frame(records: list[dict], param_names: list[str]) -> pd.DataFrame:
@@ -45,7 +97,7 @@ def results_frame(records: list[dict], param_names: list[str]) -> pd.DataFrame:
         row = {key: record.get(key) for key in _BASE_COLUMNS}
         row.update({f"param_{name}": record.get("params", {}).get(name) for name in param_names})
         row.update({f"metric_{name}": value for name, value in (record.get("metrics") or {}).items()
-                    if isinstance(value, (int, float)) and not isinstance(value, bool)})
+                    if is_number(value)})  # the others were warned about when they arrived
         started, ended = record.get("started_at"), record.get("ended_at")
         row["duration_s"] = round(ended - started, 3) if started and ended else None
         row.update({key: record.get(key) for key in _TAIL_COLUMNS if key not in ("duration_s", "gpus")})
@@ -127,8 +179,9 @@ def _scatter(axes, values, metric_values) -> None:
     axes.set_xticks(range(len(labels)), labels, rotation=30)
 
 
-def write_results(experiment_dir: str, frame: pd.DataFrame, metric: str, direction: str, param_names: list[str]) -> None:
-    """results.parquet, results.json, best.json and metric_vs_params.png, each replaced whole."""
+def write_results(experiment_dir: str, frame: pd.DataFrame, metric: str, direction: str, param_names: list[str],
+                  warnings: list[str] = ()) -> None:
+    """results.parquet, results.json, best.json (with the summary's warnings) and metric_vs_params.png, each replaced whole."""
     fs = filesystem_for(experiment_dir)
     parquet = io.BytesIO()
     frame.to_parquet(parquet, index=False)
@@ -136,11 +189,17 @@ def write_results(experiment_dir: str, frame: pd.DataFrame, metric: str, directi
     records = json.loads(frame.to_json(orient="records"))
     _replace(fs, join_uri(experiment_dir, "results.json"), json.dumps(records, indent=1).encode())
     best = best_row(frame, metric, direction)
-    summary = {"metric": metric, "direction": direction, "best": None if best is None else json.loads(best.to_json())}
+    summary = {"metric": metric, "direction": direction, "best": None if best is None else json.loads(best.to_json()),
+               "warnings": list(warnings)}
     _replace(fs, join_uri(experiment_dir, "best.json"), json.dumps(summary, indent=1).encode())
     _replace(fs, join_uri(experiment_dir, "metric_vs_params.png"), plot_png(frame, metric, param_names))
     if best is not None and isinstance(best.get("model"), str):
-        _copy_tree(fs, join_uri(best["logdir"], "model"), join_uri(experiment_dir, "best_model"))
+        source = join_uri(best["logdir"], "model")  # the logdir the driver derived, inside experiment_dir
+        if fs.exists(source):
+            _copy_tree(fs, source, join_uri(experiment_dir, "best_model"))
+        else:
+            logger.warning("the best trial's model is missing from %s; best_model/ is not written trial=%s",
+                           source, best["trial_id"])
 
 
 def _replace(fs, uri: str, data: bytes) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import numbers
 import os
 import signal
 import threading
@@ -14,7 +15,7 @@ import time
 import traceback
 
 from h3spark.tune._naming import trial_dirname
-from h3spark.tune._wire import Connection, jsonable
+from h3spark.tune._wire import LEASE_S, Connection, jsonable
 
 _KILL_GRACE_S = 2.0
 
@@ -22,13 +23,13 @@ _KILL_GRACE_S = 2.0
 class SocketChannel:
     """Reports go to the driver's dispatcher over its TCP connection; the reply says stop or go."""
 
-    def __init__(self, address):
-        self._address = tuple(address)
+    def __init__(self, address, token: str):
+        self._address, self._token = tuple(address), token
         self._connection = None
 
     def report(self, trial_id: int, step: int, metrics: dict, score) -> bool:
         if self._connection is None:
-            self._connection = Connection(self._address)
+            self._connection = Connection(self._address, self._token)
         reply = self._connection.request({"op": "report", "trial_id": trial_id, "step": step,
                                           "metrics": metrics, "score": score})
         return bool(reply.get("stop"))
@@ -39,7 +40,7 @@ def make_channel(setup: dict):
         from h3spark.tune._kafka import KafkaChannel
 
         return KafkaChannel(setup["kafka"])
-    return SocketChannel(setup["address"])
+    return SocketChannel(setup["address"], setup["token"])
 
 
 def task_gpus() -> list[str]:
@@ -58,14 +59,18 @@ def task_gpus() -> list[str]:
 def run_slot(slot: int, train_fn, setup: dict, gpus: list[str] | None = None) -> dict:
     """Pull trials from the driver until it says done; return the slot's counts."""
     _preload()
-    connection = Connection(tuple(setup["address"]))
+    connection = Connection(tuple(setup["address"]), setup["token"])
     counts, result = {"slot": slot, "trials": 0}, None
+
+    def renew(trial_id: int) -> bool:
+        return bool(connection.request({"op": "renew", "slot": slot, "trial_id": trial_id}).get("held"))
+
     try:
         while True:
             reply = connection.request({"op": "next", "slot": slot, "result": result})
             if "trial" not in reply:
                 return counts
-            result = run_trial(slot, reply["trial"], train_fn, setup, gpus or [])
+            result = run_trial(slot, reply["trial"], train_fn, setup, gpus or [], renew)
             counts["trials"] += 1
     finally:
         connection.close()
@@ -78,20 +83,19 @@ def _preload() -> None:
     preload()
 
 
-def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) -> dict:
-    """Run one trial in a forked child; return its JSON record (failed, timeout, ... included)."""
+def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str], renew=None) -> dict:
+    """Run one trial in a forked child; return its JSON record (failed, timeout, ... included).
+
+    While it runs, ``renew(trial_id)`` keeps the driver's lease on it; a False answer (the
+    driver gave the trial up) kills it."""
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     process = context.Process(target=_trial_main, args=(writer, slot, trial, train_fn, setup, gpus, os.getpid()),
                                daemon=True)
     process.start()
     writer.close()
-    timeout_s = setup.get("timeout_s")
     try:
-        if reader.poll(timeout_s):
-            record = json.loads(reader.recv_bytes())
-        else:
-            record = _killed(process, slot, trial, timeout_s)
+        record = _await_record(reader, process, slot, trial, setup, renew)
     except EOFError:
         record = None
     finally:
@@ -104,6 +108,22 @@ def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str]) ->
     return record
 
 
+def _await_record(reader, process, slot: int, trial: dict, setup: dict, renew) -> dict:
+    """The child's record; renews the lease every quarter of lease_s; kills the child at timeout_s."""
+    timeout_s = setup.get("timeout_s")
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    interval = setup.get("lease_s", LEASE_S) / 4
+    while True:
+        wait = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+        if reader.poll(wait):
+            return json.loads(reader.recv_bytes())
+        if deadline is not None and time.monotonic() >= deadline:
+            return _killed(process, slot, trial, f"stopped after timeout_s={timeout_s}: the trial ran longer "
+                                                  "than its time limit", "timeout")
+        if renew is not None and not renew(trial["trial_id"]):
+            return _killed(process, slot, trial, "killed: the driver gave this trial up (its lease expired)", "failed")
+
+
 def _reap(process) -> None:
     process.join(_KILL_GRACE_S)
     if process.is_alive():  # e.g. a non-daemon thread left running by train_fn
@@ -111,13 +131,12 @@ def _reap(process) -> None:
         process.join()
 
 
-def _killed(process, slot: int, trial: dict, timeout_s: float) -> dict:
+def _killed(process, slot: int, trial: dict, error: str, status: str) -> dict:
     process.terminate()
     process.join(_KILL_GRACE_S)
     if process.is_alive():
         process.kill()
-    return {"trial_id": trial["trial_id"], "status": "timeout", "slot": slot, "ended_at": time.time(),
-            "error": f"stopped after timeout_s={timeout_s}: the trial ran longer than its time limit"}
+    return {"trial_id": trial["trial_id"], "status": status, "slot": slot, "ended_at": time.time(), "error": error}
 
 
 def _crashed(process, slot: int, trial: dict) -> dict:
@@ -172,14 +191,22 @@ def _train(trial: dict, train_fn, setup: dict, gpus: list[str]) -> dict:
     except Exception:
         if error is None:
             status, error = "failed", traceback.format_exc(limit=-20)
-    return {"status": status, "metrics": jsonable(metrics), "error": error, "name": name,
-            "logdir": ctx.logdir_uri, "model": ctx.model_path and os.path.relpath(ctx.model_path, ctx.logdir)}
+    # no paths but the model's, relative to the logdir: the driver derives the logdir itself
+    return {"status": status, "metrics": jsonable(metrics), "error": error,
+            "model": ctx.model_path and os.path.relpath(ctx.model_path, ctx.logdir)}
 
 
 def _checked(metrics, metric: str) -> dict:
+    """The returned metrics, whose ``metric`` must be a number: a trial without a score fails, it is never dropped."""
     if not isinstance(metrics, dict):
         raise TypeError(f"train_fn must return a dict of metrics. Got {type(metrics).__name__} instead.")
     if metric not in metrics:
         raise KeyError(f"train_fn returned no {metric!r} metric; it returned {sorted(metrics)}. "
                        f"Return it, or set metric= to one of those.")
-    return metrics
+    value = metrics[metric]
+    if hasattr(value, "item") and not isinstance(value, numbers.Real):  # a one-element array or tensor
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"train_fn returned {metric}={value!r} ({type(value).__name__}); the metric must be a number. "
+                        f"Return a float, or set metric= to a numeric metric.")
+    return {**metrics, metric: value}

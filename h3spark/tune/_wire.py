@@ -1,6 +1,7 @@
 """JSON lines over TCP: the one wire format between the driver and trial slots.
 
-Trial results and metrics cross process and machine boundaries as JSON only.
+Trial results and metrics cross process and machine boundaries as JSON only, without
+NaN or infinity, and every message a client sends carries the experiment's token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from h3spark.errors import JobFailedError
+from h3spark.transport import TOKEN_FIELD
+
 MAX_LINE_BYTES = 16 << 20
+LEASE_S = 60.0  # a slot renews its trial's lease every quarter of this; the dispatcher gives up after it
 
 
 def jsonable(value: Any) -> Any:
@@ -34,21 +39,37 @@ def encode(message: dict) -> bytes:
     return json.dumps(jsonable(message), separators=(",", ":")).encode() + b"\n"
 
 
-class Connection:
-    """A client connection that sends a message and reads the one-line reply."""
+def decode(raw: bytes | str) -> Any:
+    """JSON as the wire allows it: NaN and Infinity are refused (ValueError), as encode never writes them."""
+    return json.loads(raw, parse_constant=_refuse_constant)
 
-    def __init__(self, address: tuple[str, int], timeout_s: float | None = None):
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed on the wire")
+
+
+class Connection:
+    """A client connection that sends a message (with the token) and reads the one-line reply.
+
+    A reply ``{"error": ...}`` means the driver refused the message; it raises JobFailedError.
+    """
+
+    def __init__(self, address: tuple[str, int], token: str, timeout_s: float | None = None):
+        self._token = token
         self._sock = socket.create_connection(address, timeout=10)
         self._sock.settimeout(timeout_s)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader = self._sock.makefile("rb")
 
     def request(self, message: dict) -> dict:
-        self._sock.sendall(encode(message))
+        self._sock.sendall(encode({**message, TOKEN_FIELD: self._token}))
         line = self._reader.readline(MAX_LINE_BYTES)
         if not line:
             raise ConnectionError("the experiment driver closed the connection")
-        return json.loads(line)
+        reply = decode(line)
+        if "error" in reply:
+            raise JobFailedError(f"the experiment driver refused a {message.get('op')!r} message: {reply['error']}")
+        return reply
 
     def close(self) -> None:
         try:
