@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from h3spark.config._base import StrictModel
 
 DISTRIBUTED_MODELS = ("mlp",)
+#: What the mxnet and torch engines read from ``training.params`` (their mlp), and what each must be.
+MLP_PARAMS = {"hidden": "a non-empty list of positive layer widths, e.g. [128]",
+              "classes": "an int of at least 2, the number of labels"}
 
 
 class TrainingConfig(StrictModel):
@@ -35,12 +38,21 @@ class TrainingConfig(StrictModel):
     optimizer_params: dict[str, Any] = Field(default_factory=dict, description="extra optimizer arguments, e.g. wd")
     optimizer_on: Literal["workers", "servers"] = "workers"
     checkpoint_interval: int = Field(default=0, ge=0, description="steps between checkpoints; 0: only at the end")
+    keep_checkpoints: int = Field(default=3, ge=1, description="checkpoints a run keeps: the last K, plus its best (lowest loss)")
     checkpoint_uri: str | None = Field(default=None, description="file:// or hdfs://; default: checkpoints/NAME in the workdir")
     log_dir: str | None = Field(default=None, description="local TensorBoard dir; default: logs/NAME in the workdir")
     train_split: str | None = None
     validation_split: str | None = None
     gpus: int = Field(default=0, ge=0, description="torch: GPUs to use, one process each (0: CPU with gloo)")
     launcher: Literal["spark", "local"] = "spark"
+
+    @field_validator("params")
+    @classmethod
+    def _mlp_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        engine = info.data.get("engine", "sklearn")
+        if engine != "sklearn":
+            _check_mlp_params(value, engine)
+        return value
 
     @model_validator(mode="after")
     def _distributed_rules(self) -> "TrainingConfig":
@@ -56,6 +68,22 @@ class TrainingConfig(StrictModel):
         else:
             _check_torch(self)
         return self
+
+
+def _check_mlp_params(params: dict[str, Any], engine: str) -> None:
+    unknown = sorted(set(params) - set(MLP_PARAMS))
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is no parameter of the {engine} mlp, which reads only "
+                         f"{' and '.join(sorted(MLP_PARAMS))}. Remove it.")
+    hidden, classes = params.get("hidden", [256]), params.get("classes", 10)
+    if not (isinstance(hidden, list) and hidden and all(_is_int(width) and width >= 1 for width in hidden)):
+        raise ValueError(f"The 'hidden' parameter must be {MLP_PARAMS['hidden']}. Got {hidden!r} instead.")
+    if not (_is_int(classes) and classes >= 2):
+        raise ValueError(f"The 'classes' parameter must be {MLP_PARAMS['classes']}. Got {classes!r} instead.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_mxnet(config: TrainingConfig) -> None:

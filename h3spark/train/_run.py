@@ -9,6 +9,8 @@ from pathlib import Path
 from h3spark.errors import UsageError
 from h3spark.storage import join_uri, require_published, resolve_uri
 from h3spark.train._api import distributed
+from h3spark.train._checkpoint import plan_run
+from h3spark.train._labels import check_training_labels
 from h3spark.train._task import WORKER_PYTHON_ENV
 
 logger = logging.getLogger(__name__)
@@ -19,13 +21,17 @@ _ENGINE_MODULES = {"mxnet": "h3spark.train.engines.mxnet", "torch": "h3spark.tra
 
 
 def worker_settings(config, workdir: Path, resume: bool, dataset_uri: str | None = None) -> dict:
-    """The JSON settings every worker gets: the training section plus resolved URIs."""
+    """The JSON settings every worker gets: the training section plus resolved URIs, and the run
+    it writes (``run``; ``resume_from``: the checkpoint it starts from, see ``plan_run``)."""
     training = config.training
     settings = training.model_dump()
     settings["dataset_uri"] = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
     settings["checkpoint_uri"] = resolve_uri(training.checkpoint_uri or join_uri("checkpoints", config.name), str(workdir))
     settings["log_dir"] = str(Path(training.log_dir or workdir / "logs" / config.name).expanduser().resolve())
     settings["resume"] = resume
+    plan = plan_run(settings["checkpoint_uri"], settings, resume)
+    logger.info("%s checkpoints=%s", plan.describe(), settings["checkpoint_uri"])
+    settings.update(run=plan.run, resume_from=plan.resume_from, resume_step=plan.step)
     return settings
 
 
@@ -38,6 +44,7 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
                          "(engine sklearn runs with 'h3spark run CONFIG').")
     settings = worker_settings(config, Path(workdir), resume, dataset_uri)
     require_published(settings["dataset_uri"])
+    check_training_labels(settings)
     if training.launcher == "spark" and spark is None:
         from h3spark.spark import get_spark
 
@@ -72,7 +79,9 @@ def _summary(training, settings: dict, results: list) -> list[tuple[str, str]]:
         setup = f"torch {'nccl' if training.gpus else 'gloo'} workers={training.workers} gpus={training.gpus}"
     else:
         setup = f"mxnet kvstore={training.kvstore} workers={training.workers} servers={training.servers}"
+    run = f"{settings['run']}, " + (f"resumed from step {settings['resume_step']}" if settings["resume_from"] else "from step 0")
     rows = [("engine", setup),
+            ("run", run),
             ("steps", str(lead["steps"])),
             ("throughput", f"{total_rate:,.0f} samples/s ({len(results)} workers)"),
             ("final loss", f"{lead['loss']:.4f}")]

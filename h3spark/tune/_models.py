@@ -22,6 +22,15 @@ def _dataset_uri(ctx) -> str:
     return ctx.dataset_uri
 
 
+def _check_classes(uri: str, classes: int) -> None:
+    """The labels of the splits a trial reads must fit the model's ``classes`` outputs (a DataError fails the trial)."""
+    from h3spark.train import check_labels
+    from h3spark.train.engines.splits import choose_splits, dataset_splits
+
+    splits = [split for split in choose_splits(dataset_splits(uri)) if split] or [None]
+    check_labels(uri, classes, "experiment.model.params.classes", splits)
+
+
 class SklearnTrainer:
     """Fit a scikit-learn estimator from h3spark.train.engines.sklearn with the trial's params."""
 
@@ -58,6 +67,7 @@ class GluonTrainer:
         from h3spark.train.engines.splits import train_and_eval_arrays
 
         options = {**self._DEFAULTS, **self.fixed, **params}
+        _check_classes(_dataset_uri(ctx), int(options["classes"]))
         X, y, X_eval, y_eval, _ = train_and_eval_arrays(_dataset_uri(ctx), self.holdout_fraction, self.seed)
         if self.model == "cnn":
             if options["dropout"]:
@@ -100,6 +110,7 @@ class TorchTrainer:
         epochs = int(options["epochs"])
         if epochs < 1:
             raise ConfigError("experiment.model.params", [f"epochs must be at least 1. Got {options['epochs']!r} instead."])
+        _check_classes(_dataset_uri(ctx), int(options["classes"]))
         train, evaluate = train_and_eval_sources(_dataset_uri(ctx), batch_size=int(options["batch_size"]), epochs=epochs,
                                                  holdout_fraction=self.holdout_fraction, seed=self.seed)
         spec = {"features": int(np.prod(train.feature_shape)), "hidden": options["hidden"],

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 mx = models.import_mxnet()  # mxnet's one install hint when it is missing
 autograd, gluon = mx.autograd, mx.gluon
 
-from h3spark.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from h3spark.train._checkpoint import CheckpointWriter, load_checkpoint  # noqa: E402
+from h3spark.train._labels import check_training_labels, model_classes  # noqa: E402
 from h3spark.train.engines._mxnet_optim import make_optimizer  # noqa: E402
 from h3spark.train.engines._mxnet_state import (  # noqa: E402
     bytes_to_ndarrays,
@@ -57,7 +58,8 @@ def train_worker(settings: dict) -> dict:
     kv = mx.kv.create(settings["kvstore"])
     data = _open_shard(settings, kv.rank, kv.num_workers)
     params = settings.get("params") or {}
-    net = build_mlp(list(params.get("hidden", [256])), int(params.get("classes", 10)), settings["seed"])
+    check_training_labels(settings)
+    net = build_mlp(list(params.get("hidden", [256])), model_classes(params), settings["seed"])
     net(mx.nd.zeros((1, *data.feature_shape)))  # materialise deferred shapes before loading/broadcast
     trainer = _trainer(net, kv, settings)
     state = _TrainState(kv.rank, kv.num_workers, settings)
@@ -92,21 +94,25 @@ class _TrainState:
         self.step = 0
         self.interval = settings["checkpoint_interval"]
         self.writer = _summary_writer(settings["log_dir"]) if rank == 0 and settings.get("log_dir") else None
+        self.checkpoints = CheckpointWriter.from_settings(settings) if rank == 0 else None
+        # the mean loss since the last checkpoint goes into the next one: it picks the best checkpoint to keep
+        self.loss_sum, self.loss_steps, self.last_loss = 0.0, 0, None
         self.fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0"))
 
     def resume(self, net, trainer) -> None:
-        uri = latest_checkpoint(self.settings["checkpoint_uri"]) if self.settings.get("resume") else None
-        if uri is None:
+        uri = self.settings.get("resume_from")
+        if not uri:
             return
         meta, files = load_checkpoint(uri, ("params.nd", "optimizer.nd"))
         load_params(net, files["params.nd"])
         if meta.get("optimizer_state") and self.settings["optimizer_on"] == "workers":
             restore_optimizer_state(trainer, bytes_to_ndarrays(files["optimizer.nd"]), meta["optimizer"])
         self.step = int(meta["step"])
-        logger.info("resumed from %s step=%d rank=%d", uri, self.step, self.rank)
+        logger.info("resuming from step %d of run %s rank=%d uri=%s", self.step, meta.get("run"), self.rank, uri)
 
     def after_step(self, net, trainer, loss: float) -> None:
         self.step += 1
+        self.loss_sum, self.loss_steps = self.loss_sum + loss, self.loss_steps + 1
         if self.fail_at and self.step == self.fail_at and self.rank == self.num_workers - 1:
             raise RuntimeError(f"{FAIL_AT_STEP_ENV}={self.fail_at}: failing on purpose at step {self.step}")
         if self.writer is not None and self.step % LOG_EVERY_STEPS == 0:
@@ -115,7 +121,7 @@ class _TrainState:
             self.checkpoint(net, trainer)
 
     def checkpoint(self, net, trainer, final: bool = False) -> str | None:
-        if self.rank != 0:
+        if self.checkpoints is None:
             return None
         files = {"params.nd": params_to_bytes(net)}
         meta = {"optimizer_state": False, "final": final, "num_workers": self.num_workers,
@@ -124,7 +130,9 @@ class _TrainState:
             arrays, structure = optimizer_state(trainer)
             files["optimizer.nd"] = ndarrays_to_bytes(arrays) if arrays else ndarrays_to_bytes({"_": mx.nd.zeros((1,))})
             meta.update(optimizer_state=True, optimizer=structure)
-        return save_checkpoint(self.settings["checkpoint_uri"], self.step, files, meta)
+        if self.loss_steps:
+            self.last_loss, self.loss_sum, self.loss_steps = self.loss_sum / self.loss_steps, 0.0, 0
+        return self.checkpoints.save(self.step, files, meta, self.last_loss)
 
 
 def _summary_writer(log_dir: str):

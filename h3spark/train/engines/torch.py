@@ -30,7 +30,8 @@ torch = import_torch()  # torch's one install hint when it is missing
 import torch.distributed as dist  # noqa: E402
 from torch import nn  # noqa: E402
 
-from h3spark.train._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from h3spark.train._checkpoint import CheckpointWriter, load_checkpoint  # noqa: E402
+from h3spark.train._labels import check_training_labels, model_classes  # noqa: E402
 from h3spark.train.engines._torch_state import (  # noqa: E402
     TENSOR_SUFFIXES,
     bytes_to_tensors,
@@ -94,8 +95,9 @@ def train_worker(settings: dict) -> dict:
 def _train(settings: dict, rank: int, world_size: int, device: torch.device) -> dict:
     data = _open_shard(settings, rank, world_size)
     params = settings.get("params") or {}
+    check_training_labels(settings)
     in_features = int(torch.tensor(data.feature_shape).prod())
-    model = build_mlp(in_features, list(params.get("hidden", [256])), int(params.get("classes", 10)), settings["seed"]).to(device)
+    model = build_mlp(in_features, list(params.get("hidden", [256])), model_classes(params), settings["seed"]).to(device)
     optimizer = make_optimizer(model.parameters(), settings)
     state = _TrainState(rank, world_size, settings)
     state.resume(model, optimizer, device)
@@ -124,11 +126,14 @@ class _TrainState:
         self.interval = settings["checkpoint_interval"]
         self.writer = _summary_writer(settings["log_dir"]) if rank == 0 and settings.get("log_dir") else None
         self.losses = _LossLog(self.writer) if self.writer is not None else None
+        self.checkpoints = CheckpointWriter.from_settings(settings) if rank == 0 else None
+        # the mean loss since the last checkpoint (summed on the device: no sync per step) picks the best one to keep
+        self.loss_sum, self.loss_steps, self.last_loss = None, 0, None
         self.fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0"))
 
     def resume(self, model: nn.Module, optimizer, device: torch.device) -> None:
-        uri = latest_checkpoint(self.settings["checkpoint_uri"]) if self.settings.get("resume") else None
-        if uri is None:
+        uri = self.settings.get("resume_from")
+        if not uri:
             return
         names = tuple(stem + suffix for stem in ("model", "optimizer") for suffix in TENSOR_SUFFIXES)
         meta, files = load_checkpoint(uri, names)
@@ -139,10 +144,12 @@ class _TrainState:
         slots = {key: value.to(device) for key, value in _tensors(files, "optimizer").items()}
         optimizer.load_state_dict(optimizer_from_parts(slots, meta["optimizer"]))
         self.step = int(meta["step"])
-        logger.info("resumed from %s step=%d rank=%d", uri, self.step, self.rank)
+        logger.info("resuming from step %d of run %s rank=%d uri=%s", self.step, meta.get("run"), self.rank, uri)
 
     def after_step(self, model, optimizer, loss) -> None:
         self.step += 1
+        if self.checkpoints is not None:
+            self.loss_sum, self.loss_steps = loss if self.loss_sum is None else self.loss_sum + loss, self.loss_steps + 1
         if self.fail_at and self.step == self.fail_at and self.rank == self.world_size - 1:
             raise RuntimeError(f"{FAIL_AT_STEP_ENV}={self.fail_at}: failing on purpose at step {self.step}")
         if self.losses is not None and self.step % LOG_EVERY_STEPS == 0:
@@ -151,14 +158,16 @@ class _TrainState:
             self.checkpoint(model, optimizer)
 
     def checkpoint(self, model: nn.Module, optimizer, final: bool = False) -> str | None:
-        if self.rank != 0:
+        if self.checkpoints is None:
             return None
         slots, structure = optimizer_to_parts(optimizer)
         files = {tensor_file_name("model"): tensors_to_bytes(model.state_dict()),
                  tensor_file_name("optimizer"): tensors_to_bytes(slots)}
         meta = {"engine": "torch", "optimizer_state": True, "optimizer": json.loads(json.dumps(structure)),
                 "final": final, "num_workers": self.world_size, "optimizer_name": self.settings["optimizer"]}
-        return save_checkpoint(self.settings["checkpoint_uri"], self.step, files, meta)
+        if self.loss_steps:
+            self.last_loss, self.loss_sum, self.loss_steps = float(self.loss_sum) / self.loss_steps, None, 0
+        return self.checkpoints.save(self.step, files, meta, self.last_loss)
 
 
 def _tensors(files: dict[str, bytes], stem: str) -> dict[str, torch.Tensor]:

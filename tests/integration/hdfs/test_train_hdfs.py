@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import uuid
@@ -10,13 +11,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from h3spark.config import H3SparkConfig
-from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, write_manifest
+from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, resolve_published, write_manifest
 from h3spark.train import latest_checkpoint, train_from_config
-
-pytest.importorskip("mxnet")
+from tests.conftest import require
 
 
 def publish_blobs(root: Path) -> str:
@@ -38,6 +37,7 @@ def publish_blobs(root: Path) -> str:
 
 
 def test_checkpoints_go_to_hdfs_and_resume_continues_from_them(hdfs_service, tmp_path):
+    require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")
     root = join_uri(hdfs_service.uri, f"/tmp/h3spark-tests/train-{uuid.uuid4().hex[:8]}")
     training = {"engine": "mxnet", "workers": 2, "servers": 1, "epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
                 "seed": 3, "checkpoint_interval": 4, "launcher": "local", "checkpoint_uri": root,
@@ -46,17 +46,18 @@ def test_checkpoints_go_to_hdfs_and_resume_continues_from_them(hdfs_service, tmp
     fs = filesystem_for(root)
     try:
         _, first = train_from_config(H3SparkConfig(name="h", dataset=dataset, training=training), tmp_path / "w", echo=False)
-        assert latest_checkpoint(root) == join_uri(root, "step-00000008")
+        assert latest_checkpoint(root) == join_uri(root, "run-0001", "step-00000008")
         assert next(r for r in first if r["rank"] == 0)["checkpoint"].startswith("hdfs://")
         config = H3SparkConfig(name="h", dataset=dataset, training={**training, "epochs": 2})
         _, resumed = train_from_config(config, tmp_path / "w", resume=True, echo=False)
         lead = next(r for r in resumed if r["rank"] == 0)
         assert lead["steps"] == 16 and lead["samples"] == 8 * 64  # only epoch 2 ran again
-        assert lead["checkpoint"] == join_uri(root, "step-00000016") == latest_checkpoint(root)
-        meta = json.loads(fs.read_bytes(join_uri(lead["checkpoint"], "checkpoint.json")))
-        assert meta["step"] == 16 and meta["optimizer_state"] is True
-        assert sorted(name.rstrip("/").rsplit("/", 1)[-1] for name in fs.listdir(root)) == [
-            "step-00000004", "step-00000008", "step-00000012", "step-00000016"]
+        assert lead["checkpoint"] == join_uri(root, "run-0001", "step-00000016") == latest_checkpoint(root)
+        meta = json.loads(fs.read_bytes(join_uri(resolve_published(lead["checkpoint"]), "checkpoint.json")))
+        assert (meta["run"], meta["step"], meta["optimizer_state"]) == (1, 16, True)
+        # the last 3 of steps 4, 8, 12, 16 (keep_checkpoints' default) and the best: step 4's mean loss is the highest
+        assert sorted(name.rstrip("/").rsplit("/", 1)[-1] for name in fs.listdir(join_uri(root, "run-0001"))) == [
+            "step-00000008", "step-00000012", "step-00000016"]
     finally:
         if fs.exists(root):
             fs.delete(root)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from h3spark.config import H3SparkConfig
+from h3spark.storage import resolve_published
 from h3spark.train import latest_checkpoint, train_from_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,7 +33,7 @@ def h3spark_cli(python: str, *args: str, env: dict | None = None, timeout_s: flo
 
 def read_tensors(checkpoint_uri: str) -> dict[str, np.ndarray]:
     """The model tensors of a torch checkpoint, read with numpy only (this venv may lack torch)."""
-    folder = Path(checkpoint_uri[len("file://"):])
+    folder = Path(resolve_published(checkpoint_uri)[len("file://"):])
     if (folder / "model.npz").exists():
         with np.load(folder / "model.npz", allow_pickle=False) as arrays:
             return {key: arrays[key] for key in arrays.files}
@@ -50,8 +53,11 @@ def test_local_launch_trains_then_a_failed_run_resumes_to_the_same_weights(torch
     assert "torch gloo workers=2 gpus=0" in straight.stdout
     accuracy = float(straight.stdout.split("validation accuracy", 1)[1].split()[0])
     assert accuracy > 0.9, straight.stdout
+    assert re.search(r"run\s+1, from step 0", straight.stdout), straight.stdout
     root = Path(workdir, "checkpoints", "straight")
-    assert sorted(os.listdir(root)) == [f"step-{s:08d}" for s in (8, 16, 24, 32)]
+    # the last 3 (keep_checkpoints' default) and the best; step 8's mean loss is the highest of the run
+    assert os.listdir(root) == ["run-0001"]
+    assert sorted(os.listdir(root / "run-0001")) == [f"step-{s:08d}" for s in (16, 24, 32)]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(Path(workdir, "logs", "straight")))
@@ -64,13 +70,16 @@ def test_local_launch_trains_then_a_failed_run_resumes_to_the_same_weights(torch
     failed = h3spark_cli(torch_python, "train", str(broken), "--workdir", workdir, env={"H3SPARK_FAIL_AT_STEP": "13"})
     assert failed.returncode != 0
     assert "worker 1" in failed.stderr and "failing on purpose at step 13" in failed.stderr, failed.stderr[-3000:]
-    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("step-00000008")
+    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("run-0001/step-00000008")
     resumed = h3spark_cli(torch_python, "train", str(broken), "--workdir", workdir, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from step 8 of run 1" in resumed.stderr and re.search(r"run\s+1, resumed from step 8", resumed.stdout)
     expected = read_tensors(latest_checkpoint(f"file://{root}"))
     got = read_tensors(latest_checkpoint(f"file://{workdir}/checkpoints/broken"))
-    meta = json.loads(Path(workdir, "checkpoints", "broken", "step-00000032", "checkpoint.json").read_text())
+    last = Path(resolve_published(f"file://{workdir}/checkpoints/broken/run-0001/step-00000032")[len("file://"):])
+    meta = json.loads((last / "checkpoint.json").read_text())
     assert meta["engine"] == "torch" and meta["optimizer"]["param_groups"][0]["momentum"] == 0.9
+    assert (meta["run"], meta["step"]) == (1, 32) and meta["loss"] > 0
     assert expected.keys() == got.keys() and expected
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
@@ -140,3 +149,18 @@ def test_torch_batches_on_cpu_and_pinning_without_cuda(torch_python, blobs):
     done = subprocess.run([torch_python, "-c", TORCH_BATCHES_CHECK, blobs], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", "21"]  # 2048 train rows in batches of 100
+
+
+def test_a_torch_worker_refuses_labels_beyond_the_model_classes(torch_python, blobs, tmp_path):
+    """The driver refuses first (tests/unit/train/test_labels.py); this is the engine's own check, on a
+    worker started by distributed() directly."""
+    from h3spark.errors import JobFailedError
+    from h3spark.train import distributed, worker_settings
+
+    config = H3SparkConfig(name="few", dataset={"uri": blobs}, training={**TRAINING, "workers": 1, "params": {"classes": 3}})
+    settings = worker_settings(config, tmp_path / "work", resume=False)
+    with pytest.raises(JobFailedError, match=r"(?s)the labels of split 'train' of .* run from 0 to 3, but "
+                                              r"training.params.classes is 3"):
+        distributed("h3spark.train.engines.torch:train_worker", num_workers=1, framework="torch", args=(settings,),
+                    launcher="local", echo=False, env={"H3SPARK_WORKER_PYTHON": torch_python})
+    assert not (tmp_path / "work" / "checkpoints").exists()

@@ -1,4 +1,5 @@
-"""The MXNet engine on local Spark: training, failure + resume to identical weights, DCASGD, the example conf."""
+"""The MXNet engine on local Spark: training, failure + resume to identical weights, DCASGD, the example conf,
+labels checked against the model on the workers."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pytest
 from h3spark.cli import main
 from h3spark.config import H3SparkConfig, load_config
 from h3spark.errors import JobFailedError
-from h3spark.train import latest_checkpoint, train_from_config
-from h3spark.train.engines.mxnet import FAIL_AT_STEP_ENV
+from h3spark.storage import resolve_published
+from h3spark.train import distributed, latest_checkpoint, train_from_config, worker_settings
 
-mx = pytest.importorskip("mxnet")
+FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -26,8 +27,14 @@ def config_for(dataset_uri: str, name: str, **training) -> H3SparkConfig:
 
 
 def final_weights(checkpoint_uri: str) -> dict[str, np.ndarray]:
-    path = checkpoint_uri[len("file://"):]
+    import mxnet as mx
+
+    path = resolve_published(checkpoint_uri)[len("file://"):]
     return {name: array.asnumpy() for name, array in mx.nd.load(os.path.join(path, "params.nd")).items()}
+
+
+def read_meta(checkpoint_uri: str) -> dict:
+    return json.loads(Path(resolve_published(checkpoint_uri)[len("file://"):], "checkpoint.json").read_text())
 
 
 def test_dist_sync_trains_and_checkpoints_weights_and_slots(spark, blobs, workdir):
@@ -36,9 +43,12 @@ def test_dist_sync_trains_and_checkpoints_weights_and_slots(spark, blobs, workdi
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert {r["steps"] for r in results} == {2 * 1024 // 64}  # equal shards: 16 batches per epoch each
     assert lead["val_accuracy"] > 0.9
-    meta = json.loads(Path(lead["checkpoint"][len("file://"):], "checkpoint.json").read_text())
+    meta = read_meta(lead["checkpoint"])
     assert meta["optimizer_state"] is True and meta["optimizer"]["slots"]  # momentum slots saved
-    assert sorted(os.listdir(workdir / "checkpoints" / "sync")) == [f"step-{s:08d}" for s in (8, 16, 24, 32)]
+    assert (meta["run"], meta["step"], meta["config"]["lr"]) == (1, 32, 0.05) and meta["loss"] > 0
+    assert os.listdir(workdir / "checkpoints" / "sync") == ["run-0001"]
+    # the last 3 (keep_checkpoints' default) and the best; step 8's mean loss is the highest of the run
+    assert sorted(os.listdir(workdir / "checkpoints" / "sync" / "run-0001")) == [f"step-{s:08d}" for s in (16, 24, 32)]
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir / "logs" / "sync"))
     assert dict(summary)["validation accuracy"] == f"{lead['val_accuracy']:.4f}"
 
@@ -48,9 +58,11 @@ def test_a_failed_worker_fails_the_job_and_resume_reaches_the_same_weights(spark
     broken = config_for(blobs, "broken")
     with pytest.raises(JobFailedError, match=r"(?s)worker \d on host .*exited with code 1.*failing on purpose at step 13"):
         train_from_config(broken, workdir, spark=spark, echo=False, env={FAIL_AT_STEP_ENV: "13"})
-    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("step-00000008")
-    _, resumed = train_from_config(broken, workdir, resume=True, spark=spark, echo=False)
+    assert latest_checkpoint(f"file://{workdir}/checkpoints/broken").endswith("run-0001/step-00000008")
+    summary, resumed = train_from_config(broken, workdir, resume=True, spark=spark, echo=False)
+    assert dict(summary)["run"] == "1, resumed from step 8"
     lead = next(r for r in resumed if r["rank"] == 0)
+    assert lead["checkpoint"].endswith("run-0001/step-00000032")
     assert lead["steps"] == 32 and lead["samples"] == (32 - 8) * 64
     expected = final_weights(next(r for r in straight if r["rank"] == 0)["checkpoint"])
     got = final_weights(lead["checkpoint"])
@@ -64,7 +76,7 @@ def test_dist_async_with_dcasgd_momentum_on_the_servers(spark, blobs, workdir):
     _, results = train_from_config(config, workdir, spark=spark, echo=False)
     lead = next(r for r in results if r["rank"] == 0)
     assert lead["val_accuracy"] > 0.9
-    meta = json.loads(Path(lead["checkpoint"][len("file://"):], "checkpoint.json").read_text())
+    meta = read_meta(lead["checkpoint"])
     assert meta["optimizer_state"] is False  # server-side slots cannot be saved; documented
 
 
@@ -77,3 +89,13 @@ def test_example_conf_runs_then_resumes_from_its_last_checkpoint(spark, workdir,
     second = latest_checkpoint(f"file://{workdir}/checkpoints/train_mxnet_example")
     assert int(second.rsplit("-", 1)[1]) == 2 * int(first.rsplit("-", 1)[1])
     assert "h3spark train train_mxnet_example: done" in capsys.readouterr().out
+
+
+def test_a_worker_refuses_labels_beyond_the_model_classes(blobs, workdir):
+    """The driver checks too (tests/unit/train/test_labels.py); this is train_worker called directly."""
+    settings = worker_settings(config_for(blobs, "few", kvstore="local", workers=1, params={"classes": 3}), workdir, False)
+    with pytest.raises(JobFailedError, match=r"(?s)the labels of split 'train' of .* run from 0 to 3, but "
+                                              r"training.params.classes is 3"):
+        distributed("h3spark.train.engines.mxnet:train_worker", num_workers=1, kvstore="local", args=(settings,),
+                    launcher="local", echo=False)
+    assert not (workdir / "checkpoints").exists()
