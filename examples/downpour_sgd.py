@@ -74,8 +74,8 @@ def kvstore_worker(lr: float = 0.1) -> dict:
     from h3spark.train.engines.mxnet_store import KVStoreParameterStore
     from h3spark.train.store import SGDUpdater
 
-    store = KVStoreParameterStore("dist_async", SGDUpdater(lr=lr))
-    store.create("w", shape=(20, 3), updater=SGDUpdater(lr=lr)).init(np.zeros((20, 3), np.float32))
+    store = KVStoreParameterStore("dist_async", SGDUpdater(lr=lr))  # the updater of the variables it creates
+    store.create("w", shape=(20, 3)).init(np.zeros((20, 3), np.float32))  # every worker: init is collective
     shard_accuracy = downpour_worker(store, store.rank)
     test_features, test_labels = blobs(512, seed=99)
     return {"rank": store.rank, "shard_accuracy": shard_accuracy,

@@ -9,13 +9,17 @@
 
 A Downpour-style loop (workers pull, compute gradients, push) is written against this
 API only, so it runs on the local store (threads) and on the MXNet KVStore (processes).
-Saved files are ``.npz`` read back with ``allow_pickle=False``.
+Values live in the store (this process, or the KVStore's servers). A variable's updater
+runs in the process that pushes, so its slots (momentum) live there and ``save(with_slots=True)``
+works on every store. ``init`` and ``load`` replace a value at any time; ``release`` frees
+the name. Saved files are ``.npz`` read back with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,18 +107,23 @@ class Variable:
         return array
 
 
-class ParameterStore:
-    """Base class: ``create`` variables; subclasses hold the values."""
+class ParameterStore(ABC):
+    """Base class: ``create`` variables; the slots and pushed gradients live here, with the
+    process that pushes, and subclasses hold the values (``_write``, ``_read``, ``_apply``)."""
 
-    def __init__(self):
+    def __init__(self, updater: SGDUpdater | None = None):
+        self.default_updater = updater or SGDUpdater()
         self._variables: dict[str, Variable] = {}
+        self._lock = threading.RLock()
+        self._slot_values: dict[str, dict[str, np.ndarray]] = {}
+        self._pending: dict[str, np.ndarray] = {}
 
     def create(self, name: str, shape: tuple[int, ...], updater: SGDUpdater | None = None, dtype: str = "float32") -> Variable:
+        """A new variable (``updater`` defaults to the store's); it has no value until ``init`` or ``load``."""
         if name in self._variables:
             raise UsageError(f"variable {name!r} already exists in this store; release it first or use another name.")
-        variable = Variable(self, name, shape, dtype, updater or SGDUpdater())
+        variable = Variable(self, name, shape, dtype, updater or self.default_updater)
         self._variables[name] = variable
-        self._created(variable)
         return variable
 
     def variable(self, name: str) -> Variable:
@@ -122,52 +131,38 @@ class ParameterStore:
             raise UsageError(f"no variable {name!r} in this store; it has {sorted(self._variables)}.")
         return self._variables[name]
 
-    def _release(self, variable: Variable) -> None:
-        self._variables.pop(variable.name, None)
-
-    def _created(self, variable: Variable) -> None:
-        """Hook for subclasses."""
-
-
-class LocalParameterStore(ParameterStore):
-    """Values and slots in this process; thread-safe, so threads can run Downpour workers."""
-
-    def __init__(self):
-        super().__init__()
-        self._lock = threading.Lock()
-        self._values: dict[str, np.ndarray] = {}
-        self._slot_values: dict[str, dict[str, np.ndarray]] = {}
-        self._pending: dict[str, np.ndarray] = {}
-
     def _init(self, variable, value) -> None:
         with self._lock:
-            self._values[variable.name] = value.copy()
+            self._write(variable, value)
             self._slot_values[variable.name] = {name: np.zeros_like(value) for name in variable.updater.slot_names}
             self._pending.pop(variable.name, None)
 
-    def _value(self, variable) -> np.ndarray:
-        if variable.name not in self._values:
+    def _require(self, variable) -> None:
+        if self._variables.get(variable.name) is not variable:
+            raise UsageError(f"variable {variable.name!r} was released from this store; create it again.")
+        if variable.name not in self._slot_values:
             raise UsageError(f"variable {variable.name!r} has no value yet; call init() or load() first.")
-        return self._values[variable.name]
 
     def _pull(self, variable) -> np.ndarray:
         with self._lock:
-            return self._value(variable).copy()
+            self._require(variable)
+            return self._read(variable)
 
     def _push(self, variable, grad) -> None:
         with self._lock:
-            self._value(variable)
+            self._require(variable)
             self._pending[variable.name] = self._pending.get(variable.name, 0) + grad
 
     def _update(self, variable) -> None:
         with self._lock:
+            self._require(variable)
             grad = self._pending.pop(variable.name, None)
             if grad is not None:
-                variable.updater.apply(self._value(variable), grad, self._slot_values[variable.name])
+                self._apply(variable, grad, self._slot_values[variable.name])
 
     def _slots(self, variable) -> dict[str, np.ndarray]:
         with self._lock:
-            self._value(variable)
+            self._require(variable)
             return {name: array.copy() for name, array in self._slot_values[variable.name].items()}
 
     def _set_slots(self, variable, slots) -> None:
@@ -179,6 +174,45 @@ class LocalParameterStore(ParameterStore):
 
     def _release(self, variable) -> None:
         with self._lock:
-            for table in (self._values, self._slot_values, self._pending):
-                table.pop(variable.name, None)
-        super()._release(variable)
+            if self._variables.get(variable.name) is not variable:
+                return
+            self._slot_values.pop(variable.name, None)
+            self._pending.pop(variable.name, None)
+            self._forget(variable)
+            del self._variables[variable.name]
+
+    @abstractmethod
+    def _write(self, variable, value: np.ndarray) -> None:
+        """Set (or replace) the variable's value."""
+
+    @abstractmethod
+    def _read(self, variable) -> np.ndarray:
+        """A copy of the variable's current value."""
+
+    @abstractmethod
+    def _apply(self, variable, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
+        """Apply the variable's updater with ``grad`` (``slots`` are updated in place)."""
+
+    @abstractmethod
+    def _forget(self, variable) -> None:
+        """Free what holds the variable's value; its name may be created again."""
+
+
+class LocalParameterStore(ParameterStore):
+    """Values and slots in this process; thread-safe, so threads can run Downpour workers."""
+
+    def __init__(self, updater: SGDUpdater | None = None):
+        super().__init__(updater)
+        self._values: dict[str, np.ndarray] = {}
+
+    def _write(self, variable, value) -> None:
+        self._values[variable.name] = value.copy()
+
+    def _read(self, variable) -> np.ndarray:
+        return self._values[variable.name].copy()
+
+    def _apply(self, variable, grad, slots) -> None:
+        variable.updater.apply(self._values[variable.name], grad, slots)
+
+    def _forget(self, variable) -> None:
+        self._values.pop(variable.name, None)

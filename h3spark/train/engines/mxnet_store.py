@@ -1,18 +1,25 @@
-"""The parameter-store API on MXNet's KVStore: values and slots live on the servers.
+"""The parameter-store API on MXNet's KVStore: the values live on the servers.
 
-The variable's updater runs on the servers (``kv.set_optimizer``, which pickles the
-optimizer over the job's own ps-lite network), so one updater serves every variable of
-a store. Servers cannot hand their optimizer state back (MXNet refuses to save it), so
-``save(with_slots=True)``, ``slots()`` and ``checkpoint()`` raise here: save the values
-with ``save(with_slots=False)``, or keep the state worker-side (the MXNet engine's
-``optimizer_on: workers``).
+``dist_async`` gives Downpour SGD, ``dist_sync`` sums every worker's step, and ``local`` is
+the same API in one process (the contract tests run on it). Each variable's updater runs in
+the worker that pushes: ``update()`` turns the pushed gradients into a step with the
+variable's own slots (momentum) and pushes the step, which the servers add to the value (their
+optimizer is plain SGD with learning rate 1, sent once by ``kv.set_optimizer``, which pickles
+it over the job's own ps-lite network). So the slots are the worker's own: with several
+workers each keeps the momentum of the gradients it pushed, as Downpour's workers do, and
+``save(with_slots=True)`` and ``checkpoint`` write them.
+
+A KVStore key is initialised once and cannot be deleted, so ``init`` or ``load`` of a variable
+that has a value, and a name created again after ``release``, use a fresh key (``w``, ``w#1``,
+``w#2`` ...); the old key's value stays in the servers' memory until the job ends. As with
+``kv.init``, in the dist modes every worker calls ``init``/``load`` in the same order, and
+worker 0's value wins; with ``dist_sync`` every worker pushes at each ``update()``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from h3spark.errors import StorageError, UsageError
 from h3spark.train._store import ParameterStore, SGDUpdater
 from h3spark.train.engines.mxnet_models import import_mxnet
 
@@ -20,16 +27,15 @@ mx = import_mxnet()  # mxnet's one install hint when it is missing
 
 
 class KVStoreParameterStore(ParameterStore):
-    """Variables as keys of an MXNet KVStore (``dist_async`` for Downpour SGD)."""
+    """Variables as keys of an MXNet KVStore; ``updater`` is the default of ``create``."""
 
     def __init__(self, kvstore="dist_async", updater: SGDUpdater | None = None):
-        super().__init__()
+        super().__init__(updater)
         self.kv = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
-        self.updater = updater or SGDUpdater()
-        self.kv.set_optimizer(mx.optimizer.SGD(learning_rate=self.updater.lr, momentum=self.updater.momentum,
-                                               rescale_grad=1.0, wd=0.0))
-        self._pending: dict[str, np.ndarray] = {}
-        self._initialised: set[str] = set()
+        # The servers add each pushed step to the value: weight - 1.0 * (-step).
+        self.kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0, momentum=0.0, rescale_grad=1.0, wd=0.0))
+        self._keys: dict[str, str] = {}
+        self._generations: dict[str, int] = {}
 
     @property
     def rank(self) -> int:
@@ -39,45 +45,26 @@ class KVStoreParameterStore(ParameterStore):
     def num_workers(self) -> int:
         return self.kv.num_workers
 
-    def _created(self, variable) -> None:
-        if variable.updater != self.updater:
-            raise UsageError(f"a KVStore store has one updater ({self.updater}); variable {variable.name!r} asked for {variable.updater}.")
+    def key_of(self, name: str) -> str:
+        """The KVStore key that holds variable ``name``'s current value."""
+        return self._keys[name]
 
-    def _init(self, variable, value) -> None:
-        if variable.name in self._initialised:
-            raise UsageError(f"variable {variable.name!r} is already initialised on the servers; a KVStore key is set once.")
-        self.kv.init(variable.name, mx.nd.array(value, dtype=variable.dtype))  # worker 0's value wins
-        self._initialised.add(variable.name)
+    def _write(self, variable, value) -> None:
+        generation = self._generations.get(variable.name, 0)
+        key = variable.name if generation == 0 else f"{variable.name}#{generation}"
+        self.kv.init(key, mx.nd.array(value, dtype=variable.dtype))
+        self._generations[variable.name] = generation + 1
+        self._keys[variable.name] = key
 
-    def _require(self, variable) -> None:
-        if variable.name not in self._initialised:
-            raise UsageError(f"variable {variable.name!r} has no value yet; call init() first.")
-
-    def _pull(self, variable) -> np.ndarray:
-        self._require(variable)
+    def _read(self, variable) -> np.ndarray:
         out = mx.nd.zeros(variable.shape, dtype=variable.dtype)
-        self.kv.pull(variable.name, out=out)
+        self.kv.pull(self._keys[variable.name], out=out)
         return out.asnumpy()
 
-    def _push(self, variable, grad) -> None:
-        self._require(variable)
-        self._pending[variable.name] = self._pending.get(variable.name, 0) + grad
+    def _apply(self, variable, grad, slots) -> None:
+        step = np.zeros(variable.shape, variable.dtype)
+        variable.updater.apply(step, grad, slots)
+        self.kv.push(self._keys[variable.name], mx.nd.array(-step, dtype=variable.dtype))
 
-    def _update(self, variable) -> None:
-        grad = self._pending.pop(variable.name, None)
-        if grad is not None:
-            self.kv.push(variable.name, mx.nd.array(grad, dtype=variable.dtype))
-
-    def _slots(self, variable) -> dict[str, np.ndarray]:
-        if not variable.updater.slot_names:
-            return {}
-        raise StorageError(f"the slots {list(variable.updater.slot_names)} of {variable.name!r} live on the KVStore servers, "
-                           "which cannot hand them back (MXNet does not save server-side optimizer state). "
-                           "Use save(uri, with_slots=False), or keep the optimizer on the workers.")
-
-    def _set_slots(self, variable, slots) -> None:
-        raise StorageError(f"cannot load slots into the KVStore servers for {variable.name!r}; save and load it with_slots=False.")
-
-    def _release(self, variable) -> None:
-        self._pending.pop(variable.name, None)
-        super()._release(variable)  # KVStore keys cannot be deleted; the name is no longer usable here
+    def _forget(self, variable) -> None:
+        self._keys.pop(variable.name, None)
