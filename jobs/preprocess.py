@@ -1,19 +1,16 @@
-"""spark-submit entry point: ``spark-submit jobs/preprocess.py --config CONFIG [--workdir DIR] [--set K=V]``."""
+"""spark-submit entry point of ``h3spark preprocess``.
 
-from __future__ import annotations
+    spark-submit --master spark://127.0.0.1:7077 jobs/preprocess.py --config conf/preprocess_example.yaml
+"""
 
 import sys
 
+from h3spark.cli import job_main
 
-def main(argv: list[str] | None = None) -> int:
-    from h3spark.cli._main import main as cli_main
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--config" in args:
-        index = args.index("--config")
-        args[index:index + 2] = args[index + 1:index + 2]
-    return cli_main(["preprocess", *args])
+def main(argv: list[str]) -> int:
+    return job_main("preprocess", argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
