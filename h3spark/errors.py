@@ -14,9 +14,15 @@ prints its message (no traceback) and exits with its ``exit_code``.
     ├── DependencyError             an optional package or tool is missing
     └── JobFailedError              exit 1: work started and failed on a worker
         └── TrialError              one trial of an experiment
+
+A JobFailedError from several ranks, trials or slots is raised once, on the driver, and
+keeps each one in ``failures``: a list of :class:`TaskFailure` (what failed and where, the
+exception type and message, the tail of its output), as its message lists them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 __all__ = [
     "H3SparkError",
@@ -30,6 +36,7 @@ __all__ = [
     "DependencyError",
     "JobFailedError",
     "TrialError",
+    "TaskFailure",
     "missing_dependency",
 ]
 
@@ -86,9 +93,66 @@ class JobFailedError(H3SparkError):
 
     exit_code = 1
 
+    def __init__(self, message: str = "", failures: list[TaskFailure] | tuple = ()):
+        super().__init__(message)
+        self.failures = list(failures)
+
+    @classmethod
+    def of(cls, summary: str, failures: list[TaskFailure]) -> JobFailedError:
+        """One error naming every failure, in order: ``summary`` then one block per failure.
+
+            >>> JobFailedError.of("the launch failed on 2 of 2 tasks", [failure_0, failure_1])
+        """
+        blocks = ["  " + failure.describe().replace("\n", "\n  ") for failure in failures]
+        return cls("\n".join([f"{summary}:", *blocks]) if blocks else summary, failures)
+
 
 class TrialError(JobFailedError):
     """A trial of an experiment failed."""
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """One failed rank, trial, slot or Spark task, as the driver reports it."""
+
+    kind: str             # what failed: "worker", "server", "scheduler", "task", "trial", "slot"
+    index: int | None     # its rank, trial id, slot or partition; None when Spark did not say
+    error_type: str = ""  # the exception's type, e.g. "RuntimeError"; "" when none is known
+    message: str = ""     # the exception's message
+    tail: str = ""        # the last lines of its output or traceback
+    host: str = ""
+    exit: str = ""        # how its process ended ("exited with code 3"); "" when that is not the story
+
+    def describe(self) -> str:
+        where = self.kind + ("" if self.index is None else f" {self.index}")
+        where += (f" on host {self.host}" if self.host else "") + (f" {self.exit}" if self.exit else "")
+        what = ": ".join(part for part in (self.error_type, self.message) if part)
+        lines = [f"{where}: {what}" if what else where]
+        lines += [f"    | {line}" for line in self.tail.splitlines()]
+        return "\n".join(lines)
+
+    @classmethod
+    def from_exception(cls, kind: str, index: int | None, error: BaseException, host: str = "",
+                       tail_lines: int = 12) -> TaskFailure:
+        """A failure from an exception caught where it happened: its type, message and traceback's tail."""
+        import traceback
+
+        lines = "".join(traceback.format_exception(error)).rstrip().splitlines()
+        return cls(kind, index, type(error).__name__, str(error), "\n".join(lines[-tail_lines:]), host)
+
+    @classmethod
+    def from_traceback(cls, kind: str, index: int | None, text: str, host: str = "", tail_lines: int = 12) -> TaskFailure:
+        """A failure from the text of a Python traceback (a trial's, a Spark task's): the exception's type
+        and message from its last lines, in Python's own format; text without a traceback is the message."""
+        start = text.rfind("Traceback (most recent call last):")
+        if start < 0:
+            return cls(kind, index, "", text.strip(), "", host)
+        lines = text[start:].rstrip().splitlines()
+        frames = [number for number, line in enumerate(lines) if line.startswith("  File ")]
+        body = [line for line in lines[frames[-1] + 1 if frames else 1:] if not line.startswith("    ")] or [""]
+        error_type, _, first = body[0].partition(": ")
+        message = "\n".join([first, *body[1:]]).strip()
+        return cls(kind, index, error_type.rsplit(".", 1)[-1].strip(), message, "\n".join(lines[-tail_lines:]), host)
 
 
 def missing_dependency(package: str, purpose: str, extra: str | None = None) -> DependencyError:

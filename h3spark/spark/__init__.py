@@ -1,5 +1,8 @@
-"""Spark: the SparkSession factory."""
+"""Spark: the SparkSession factory, task slots, job groups, and Spark's failures in h3spark's tree."""
 
+from h3spark.spark._failures import carrying_errors, spark_errors, translate
+from h3spark.spark._jobs import JobGroup
 from h3spark.spark._session import get_spark, stop_spark
+from h3spark.spark._slots import task_slots
 
-__all__ = ["get_spark", "stop_spark"]
+__all__ = ["get_spark", "stop_spark", "task_slots", "JobGroup", "spark_errors", "carrying_errors", "translate"]

@@ -13,6 +13,7 @@ import os
 import sys
 
 from h3spark.config import SparkConfig
+from h3spark.spark._logs import quiet_task_failures
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def get_spark(config: SparkConfig | None = None):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.log_level)
+    quiet_task_failures(spark.sparkContext, config.log_level)
     logger.info("spark session ready master=%s app=%s", master, spark.sparkContext.appName)
     return spark
 

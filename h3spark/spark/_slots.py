@@ -1,0 +1,30 @@
+"""Task slots: how many Spark tasks the cluster runs at once (what a barrier stage may use).
+
+    >>> task_slots(spark.sparkContext)
+    2
+"""
+
+from __future__ import annotations
+
+import time
+
+EXECUTOR_WAIT_S = 10.0
+_POLL_S = 0.5
+
+
+def task_slots(sc, needed: int = 1, wait_s: float = EXECUTOR_WAIT_S) -> int:
+    """Spark's own count of the tasks that can run at once now (executor cores over
+    ``spark.task.cpus``, task resources such as GPUs included). On a cluster master,
+    executors still registering get up to ``wait_s`` to bring the count to ``needed``."""
+    slots = _concurrent_tasks(sc)
+    deadline = time.monotonic() + wait_s
+    while slots < needed and not sc.master.startswith("local") and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+        slots = _concurrent_tasks(sc)
+    return slots
+
+
+def _concurrent_tasks(sc) -> int:
+    jsc = sc._jsc.sc()
+    profile = jsc.resourceProfileManager().defaultResourceProfile()
+    return int(jsc.maxNumConcurrentTasks(profile))
