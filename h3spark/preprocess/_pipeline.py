@@ -78,9 +78,9 @@ class Pipeline:
         :class:`h3spark.ingest.ParquetTasks` (tasks that read Parquet row groups themselves)."""
         if isinstance(data, pa.Table):
             return self.fit_blocks([data], strict)
-        from h3spark.preprocess._spark import distributed_partials
+        from h3spark.preprocess._spark import fit_distributed
 
-        return self._fit_with(lambda prefix, requests: distributed_partials(data, self, prefix, requests, strict))
+        return fit_distributed(self, data, strict)
 
     def fit_blocks(self, tables: list[pa.Table], strict: bool = False, gather=lambda partial: [partial]) -> "Pipeline":
         """Fit on blocks held here; ``gather(partial)`` returns every task's partial (a barrier allGather)."""

@@ -12,38 +12,44 @@ transform pass writes Parquet from the tasks and returns one summary row per tas
 ``frame`` is a Spark DataFrame, or :class:`h3spark.ingest.ParquetTasks`, whose tasks read
 their Parquet row groups themselves (there the scans beat one pass: each allGather waits on
 Spark's one-second poll, while reading row groups again is cheap). Both offer ``mapInArrow``.
+
+A task's own exception reaches the driver whole (``carrying_errors``): a BadRowError, a
+DataError or a StorageError naming host and port is raised there with its own message.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from contextlib import contextmanager
 from typing import Iterator
 
 import pyarrow as pa
 
-from h3spark.errors import ConfigError, DataError, JobFailedError
-from h3spark.preprocess._block import BadRowError
+from h3spark.errors import ConfigError, JobFailedError
+from h3spark.spark import carrying_errors, spark_errors
+from h3spark.spark import task_slots as spark_task_slots
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA = ("partition long, rows_in long, rows_out long, rows_bad long, files string, quarantine string, "
                   "fit_s double, pipeline string")
-_ERROR_LINE = re.compile(r"(BadRowError|DataError|ConfigError): (.+)")
+TASK = "a preprocessing task"
+
+
+def fit_distributed(pipeline, frame, strict: bool = False):
+    """Fit ``pipeline`` on a Spark DataFrame or ParquetTasks: one Spark scan per fit depth."""
+    return pipeline._fit_with(lambda prefix, requests: distributed_partials(frame, pipeline, prefix, requests, strict))
 
 
 def distributed_partials(frame, pipeline, prefix: int, requests, strict: bool) -> list[dict]:
     """One merged partial per Spark partition, after the first ``prefix`` steps."""
-    text = pipeline.to_json()
+    text, pipeline_class = pipeline.to_json(), type(pipeline)  # the class travels by reference
 
     def analyse(batches: Iterator[pa.RecordBatch]):
-        from h3spark.preprocess._pipeline import Pipeline
         from h3spark.preprocess._stats import merge_partials
 
-        local = Pipeline.from_json(text)
+        local = pipeline_class.from_json(text)
         merged = None
         for batch in batches:
             partial = local.partial(pa.Table.from_batches([batch]), prefix, requests, strict)
@@ -52,8 +58,8 @@ def distributed_partials(frame, pipeline, prefix: int, requests, strict: bool) -
             yield pa.RecordBatch.from_pydict({"partial": [json.dumps(merged)]})
 
     logger.info("fit scan after %d steps: %d statistics", prefix, len(requests))
-    with translated_task_errors():
-        rows = frame.mapInArrow(analyse, "partial string").collect()
+    with spark_errors(TASK):
+        rows = frame.mapInArrow(carrying_errors(analyse), "partial string").collect()
     return [json.loads(row.partial) for row in rows]
 
 
@@ -61,18 +67,17 @@ def distributed_transform(frame, pipeline, out_uri: str, quarantine_uri: str, st
                           storage: dict) -> list[dict]:
     """Transform every partition and write its part files; return one summary per task."""
     text, output = pipeline.to_json(), _Output(pipeline, out_uri, quarantine_uri, strict, row_groups, storage)
+    pipeline_class = type(pipeline)
 
     def transform(batches: Iterator[pa.RecordBatch]):
         from pyspark import TaskContext
 
-        from h3spark.preprocess._pipeline import Pipeline
-
-        local = Pipeline.from_json(text)
+        local = pipeline_class.from_json(text)
         yield from output.write(local, (pa.Table.from_batches([batch]) for batch in batches),
                                 TaskContext.get().partitionId(), 0.0)
 
-    with translated_task_errors():
-        rows = frame.mapInArrow(transform, SUMMARY_SCHEMA).collect()
+    with spark_errors(TASK):
+        rows = frame.mapInArrow(carrying_errors(transform), SUMMARY_SCHEMA).collect()
     return [row.asDict() for row in rows]
 
 
@@ -82,20 +87,19 @@ def one_pass_transform(frame, pipeline, out_uri: str, quarantine_uri: str, stric
     partial statistics with allGather (so every task fits the same state), then transform and write.
     Each summary carries the task's fitted pipeline as JSON."""
     text, output = pipeline.to_json(), _Output(pipeline, out_uri, quarantine_uri, strict, row_groups, storage)
+    pipeline_class = type(pipeline)
 
     def fit_and_transform(batches: Iterator[pa.RecordBatch]):
         from pyspark import BarrierTaskContext
 
-        from h3spark.preprocess._pipeline import Pipeline
-
         context, started = BarrierTaskContext.get(), time.monotonic()
         tables = [pa.Table.from_batches([batch]) for batch in batches]
-        local = Pipeline.from_json(text).fit_blocks(tables, strict, lambda partial: [
+        local = pipeline_class.from_json(text).fit_blocks(tables, strict, lambda partial: [
             json.loads(message) for message in context.allGather(json.dumps(partial))])
         yield from output.write(local, tables, context.partitionId(), time.monotonic() - started, local.to_json())
 
-    with translated_task_errors():
-        rows = frame.mapInArrow(fit_and_transform, SUMMARY_SCHEMA, barrier=True).collect()
+    with spark_errors(TASK):
+        rows = frame.mapInArrow(carrying_errors(fit_and_transform), SUMMARY_SCHEMA, barrier=True).collect()
     return [row.asDict() for row in rows]
 
 
@@ -122,17 +126,15 @@ def fit_slots(frame, slots: int):
 
 def agreed_pipeline(tasks: list[dict], pipeline):
     """The pipeline every one-pass task fitted (they must agree: the statistics are exact)."""
-    from h3spark.preprocess._pipeline import Pipeline
-
     fitted = {task["pipeline"] for task in tasks}
     if len(fitted) > 1:
         raise JobFailedError(f"the one-pass tasks fitted {len(fitted)} different pipelines; use preprocess.fit_mode: scans.")
-    return Pipeline.from_json(fitted.pop()) if fitted else pipeline.fit_blocks([])
+    return type(pipeline).from_json(fitted.pop()) if fitted else pipeline.fit_blocks([])
 
 
 def task_slots(spark) -> int:
-    """How many tasks the cluster runs at once (what a barrier stage may use)."""
-    return max(1, spark.sparkContext.defaultParallelism)
+    """How many tasks the cluster runs at once (what a barrier stage may use), at least one."""
+    return max(1, spark_task_slots(spark.sparkContext))
 
 
 def size_bytes(frame) -> int | None:
@@ -187,23 +189,3 @@ def _reasons(bad) -> str:
     for reason in bad.column("reason").to_pylist():
         counts[reason] = counts.get(reason, 0) + 1
     return json.dumps(counts)
-
-
-@contextmanager
-def translated_task_errors():
-    """Raise an h3spark error from a task's failure on the driver, keeping its message."""
-    try:
-        yield
-    except Exception as error:  # pyspark's PythonException / Py4JJavaError carry the task traceback as text
-        text = str(error)
-        if "Traceback" not in text and "Exception" not in type(error).__name__ and "Error" not in type(error).__name__:
-            raise
-        found = _ERROR_LINE.findall(text)
-        if not found:
-            raise JobFailedError(f"a preprocessing task failed: {_tail(text)}") from None
-        kind, message = found[-1]
-        raise (BadRowError if kind == "BadRowError" else DataError)(message.strip()) from None
-
-
-def _tail(text: str, lines: int = 12) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
