@@ -1,9 +1,36 @@
 """The base of every config model: unknown keys are errors, values are checked once."""
 
-from pydantic import BaseModel, ConfigDict
+import types
+from typing import Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+#: The error type of a true/false given where a number goes; ``ctx["field"]`` names the key.
+BOOL_FOR_A_NUMBER = "bool_for_a_number"
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown keys are rejected (with a did-you-mean), fields are typed."""
+    """A config section: unknown keys are rejected (with a did-you-mean), fields are typed.
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+    Numbers are finite, and true/false are not numbers (pydantic alone reads ``batch_size: true`` as 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, data):
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(field.alias or name)
+                if isinstance(value, bool) and _is_number(field.annotation):
+                    raise PydanticCustomError(BOOL_FOR_A_NUMBER, "must be a number; true and false are not numbers. "
+                                              "Got {value} instead.", {"field": name, "value": str(value).lower()})
+        return data
+
+
+def _is_number(annotation) -> bool:
+    """True for int, float and their optional forms, where a bool is never meant."""
+    members = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    return bool(set(members) & {int, float}) and bool not in members

@@ -9,12 +9,15 @@ Problems are collected and raised once as :class:`ConfigError`, whose lines look
 from __future__ import annotations
 
 import difflib
+import math
+import types
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from h3spark.config._base import BOOL_FOR_A_NUMBER
+from h3spark.config._yaml import load_value, parse_yaml, read_config_text
 from h3spark.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -26,86 +29,119 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), m
     if model is None:
         from h3spark.config._root import H3SparkConfig as model  # noqa: N813 - the default root model
     source = str(path)
-    text = _read_text(Path(path), source)
-    data, lines = parse_yaml(text, source)
-    overridden = apply_overrides(data, overrides, source)
+    data, lines = parse_yaml(read_config_text(Path(path), source), source)
+    overridden = apply_overrides(data, overrides, source, model)
     return validate(data, model, source, lines, overridden)
 
 
-def _read_text(path: Path, source: str) -> str:
-    if not path.exists():
-        raise ConfigError(source, ["file not found. Check the path, or run 'h3spark validate' on an existing file."])
-    if path.is_dir():
-        raise ConfigError(source, ["is a directory, not a YAML file."])
-    return path.read_text(encoding="utf-8")
+def apply_overrides(data: dict[str, Any], overrides, source: str, model: type[BaseModel] | None = None) -> set[tuple]:
+    """Apply ``KEY=VALUE`` overrides in place; return the key paths set.
 
-
-def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple, int]]:
-    """Return the YAML mapping and the 1-based line of every key path in it."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}  " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(source, [f"{where}broken YAML: {problem}."]) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(source, [f"line 1  the top level must be a mapping of sections (name:, spark:, ...). Got {type(data).__name__} instead."])
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _collect_lines(value_node, path + (key,), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _collect_lines(item, path + (index,), lines)
-
-
-def apply_overrides(data: dict[str, Any], overrides, source: str) -> set[tuple]:
-    """Apply ``key.path=value`` overrides in place (values parsed as YAML); return the paths set."""
+    VALUE is read as YAML by the rules of a config file (``1e-3`` is a float, ``[64, 64]`` a list).
+    Below a mapping of scalars in ``model`` (``spark.conf``, ``source.options``) the rest of KEY is
+    one key: ``spark.conf.spark.sql.shuffle.partitions=4`` sets ``spark.sql.shuffle.partitions``.
+    """
     problems, overridden = [], set()
     for override in overrides:
         key, sep, raw = override.partition("=")
-        if not sep or not key.strip():
-            problems.append(f"{_OVERRIDE_SOURCE} {override!r}: expected KEY=VALUE, e.g. --set training.lr=0.1.")
+        key = key.strip()
+        if not sep or not key or "" in key.split("."):
+            problems.append(f"{_OVERRIDE_SOURCE} {override!r}: expected KEY=VALUE with a dotted KEY, "
+                            "e.g. --set training.lr=0.1.")
             continue
-        path = tuple(part for part in key.strip().split("."))
+        hint = f" Quote a string value: --set \"{key}='{raw}'\"."
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        target = data
-        for part in path[:-1]:
-            child = target.get(part)
-            if not isinstance(child, dict):
-                child = target[part] = {}
-            target = child
-        target[path[-1]] = value
+            value = load_value(raw, source, f"{_OVERRIDE_SOURCE}  {key}: ", hint) if raw.strip() else None
+        except ConfigError as error:
+            problems.extend(error.problems)
+            continue
+        path = _split_key(key, model)
+        _set_path(data, path, value)
         overridden.add(path)
     if problems:
         raise ConfigError(source, problems)
     return overridden
 
 
+def _set_path(data: dict[str, Any], path: tuple, value: Any) -> None:
+    target = data
+    for part in path[:-1]:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = target[part] = {}
+        target = child
+    target[path[-1]] = value
+
+
+def _split_key(key: str, model: type[BaseModel] | None) -> tuple:
+    """The key path of a dotted KEY; below a mapping of scalars (whose keys hold dots) the rest is one key."""
+    parts = key.split(".")
+    current: Any = model
+    for index, part in enumerate(parts[:-1]):
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            break
+        if _is_scalar_mapping(field.annotation):
+            return (*parts[: index + 1], ".".join(parts[index + 1:]))
+        current = _model_of(field.annotation)
+    return tuple(parts)
+
+
+def _options(annotation) -> tuple:
+    """The members of a Union (``None`` left out), else the annotation itself."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return tuple(arg for arg in get_args(annotation) if arg is not type(None))
+    return (annotation,)
+
+
+def _is_scalar_mapping(annotation) -> bool:
+    for option in _options(annotation):
+        if get_origin(option) is dict and len(get_args(option)) == 2:
+            return all(value in (str, int, float, bool) for value in _options(get_args(option)[1]))
+    return False
+
+
 def validate(data: dict[str, Any], model: type[ModelT], source: str, lines: dict[tuple, int] | None = None,
              overridden: set[tuple] = frozenset()) -> ModelT:
-    """Validate a mapping into ``model``, translating pydantic's errors into ConfigError lines."""
+    """Validate a mapping into ``model``, translating pydantic's errors into ConfigError lines.
+
+    Infinities and NaNs are refused everywhere (``lr: .inf``, ``1e309``): no setting makes sense with them.
+    """
+    lines = lines or {}
+    non_finite = _non_finite(data, ())
+    problems = [f"{_where(path, lines, overridden)}{_key(path)}: must be a finite number. Got {value} instead."
+                for path, value in non_finite]
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as error:
-        problems = [_describe(item, model, lines or {}, overridden) for item in error.errors()]
-        raise ConfigError(source, sorted(problems, key=_line_of)) from None
+        items = [item for item in error.errors() if not _below_any(_loc(item), [path for path, _ in non_finite])]
+        problems += [_describe(item, model, lines, overridden) for item in items]
+    if problems:
+        raise ConfigError(source, sorted(dict.fromkeys(problems), key=_line_of))
+    return result
+
+
+def _non_finite(value: Any, path: tuple) -> list[tuple[tuple, float]]:
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(path, value)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _non_finite(item, path + (key,))]
+    if isinstance(value, (list, tuple)):
+        return [found for index, item in enumerate(value) for found in _non_finite(item, path + (index,))]
+    return []
+
+
+def _below_any(loc: tuple, paths: list[tuple]) -> bool:
+    return any(loc[: len(path)] == path for path in paths)
+
+
+def _loc(item: dict) -> tuple:
+    loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
+    return loc + (item["ctx"]["field"],) if item["type"] == BOOL_FOR_A_NUMBER else loc
+
+
+def _key(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def _line_of(problem: str) -> tuple[int, str]:
@@ -114,10 +150,8 @@ def _line_of(problem: str) -> tuple[int, str]:
 
 
 def _describe(item: dict, model: type[BaseModel], lines: dict[tuple, int], overridden) -> str:
-    loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
-    key = ".".join(str(part) for part in loc) or "(top level)"
-    where = _where(loc, lines, overridden)
-    return f"{where}{key}: {_message(item, model, loc)}"
+    loc = _loc(item)
+    return f"{_where(loc, lines, overridden)}{_key(loc)}: {_message(item, model, loc)}"
 
 
 def _is_union_tag(part) -> bool:

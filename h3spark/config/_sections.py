@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,7 +42,7 @@ class SourceConfig(StrictModel):
     name: str | None = Field(default=None, description="a dataset bundled with scikit-learn (bundled)")
     topic: str | None = None
     bootstrap_servers: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict, description="passed to Spark's reader")
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict, description="passed to Spark's reader")
 
     @model_validator(mode="after")
     def _needs_location(self) -> "SourceConfig":
