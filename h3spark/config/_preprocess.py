@@ -24,6 +24,8 @@ from h3spark.config._base import StrictModel
 
 CAST_TYPES = ("float32", "float64", "int32", "int64", "string", "bool", "timestamp")
 _COLUMNS = Field(min_length=1, description="input column names")
+_MAX_CATEGORY_CHARS = Field(default=1024, gt=0, description="longest category kept in the vocabulary; a row holding a "
+                            "longer value goes to quarantine")
 
 
 class _Step(StrictModel):
@@ -85,6 +87,7 @@ class OneHotStep(_Step):
     columns: list[str] = _COLUMNS
     handle_unknown: Literal["ignore", "error", "quarantine"] = "ignore"
     max_categories: int | None = Field(default=None, gt=0)
+    max_category_chars: int = _MAX_CATEGORY_CHARS
 
 
 class StringIndexStep(_Step):
@@ -94,6 +97,8 @@ class StringIndexStep(_Step):
     columns: list[str] = _COLUMNS
     order: Literal["frequency", "alphabetical"] = "frequency"
     handle_unknown: Literal["keep", "error", "quarantine"] = "keep"
+    max_categories: int | None = Field(default=None, gt=0, description="keep the most frequent only; others are unknown")
+    max_category_chars: int = _MAX_CATEGORY_CHARS
 
 
 class BucketizeStep(_Step):
@@ -220,6 +225,8 @@ class PreprocessConfig(StrictModel):
     keep: list[str] = Field(default_factory=list, description="extra input columns copied to the output")
     max_bad_fraction: float = Field(default=0.01, ge=0, le=1)
     strict: bool = False
+    max_state_mib: float = Field(default=16, gt=0, description="largest fitted pipeline (its JSON, saved in the "
+                                 "manifest); a larger one fails the job, naming the step that holds the most")
     quarantine_uri: str | None = Field(default=None, description="default: the dataset URI + '_quarantine'")
     row_groups_per_file: int = Field(default=4, gt=0)
     cache_input: bool = Field(default=True, description="cache the input between fit scans (fit_mode scans, Spark's "

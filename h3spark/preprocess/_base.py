@@ -22,6 +22,7 @@ from h3spark.errors import ConfigError, DataError
 from h3spark.preprocess._block import Block
 
 _REGISTRY: dict[str, type["Preprocessor"]] = {}
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a larger number becomes inf in a float32 feature vector
 
 
 class Worker(ABC):

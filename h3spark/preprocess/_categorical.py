@@ -1,7 +1,14 @@
-"""Categorical and text steps: one-hot, string index, feature hashing, hashed bag of words."""
+"""Categorical and text steps: one-hot, string index, feature hashing, hashed bag of words.
+
+A vocabulary is fitted state: it goes into the dataset's manifest and to every task. So
+``max_category_chars`` bounds each entry (a longer value stays out of the vocabulary and
+its rows go to quarantine) and ``max_categories`` the number of entries; the preprocessing
+job bounds the whole fitted pipeline (``preprocess.max_state_mib``).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -10,10 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from h3spark.errors import DataError
-from h3spark.preprocess._base import ColumnWorker, Preprocessor, Worker, column_of, vectors
+from h3spark.preprocess._base import FLOAT32_MAX, ColumnWorker, Preprocessor, Worker, column_of, vectors
 from h3spark.preprocess._block import Block
 from h3spark.preprocess._stats import by_frequency, finish, sorted_values
 
+logger = logging.getLogger(__name__)
 _HASH_KEY = "h3spark.hashing0"  # pandas' hash_array needs 16 characters; fixed so hashes never change
 
 
@@ -37,6 +45,27 @@ def _index_of(column: pa.ChunkedArray, vocabulary: list) -> np.ndarray:
             value_set = pc.cast(value_set, pa.string())
     index = pc.index_in(column, value_set=value_set)
     return pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _short_values(counts: dict, limit: int, step: str, column: str) -> dict:
+    """The counted values that fit a vocabulary entry (strings of at most ``limit`` characters)."""
+    kept = {value: count for value, count in counts.items() if not (isinstance(value, str) and len(value) > limit)}
+    if len(kept) < len(counts):
+        logger.warning("%d values of column %r are longer than max_category_chars=%d: they stay out of the "
+                       "vocabulary, and their rows go to quarantine step=%s", len(counts) - len(kept), column, limit,
+                       step)
+    return kept
+
+
+def _without_long_values(block: Block, name: str, column, limit: int):
+    """Send rows whose value is longer than ``limit`` characters to quarantine; return the rest of the column."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    long = pc.fill_null(pc.greater(pc.utf8_length(column), limit), False).to_numpy(zero_copy_only=False)
+    if not long.any():
+        return column
+    block.reject(long, f"value longer than max_category_chars={limit} in column {name!r}")
+    return column.filter(pa.array(~long))
 
 
 def _unknown(block: Block, name: str, index: np.ndarray, column, policy: str) -> np.ndarray:
@@ -64,17 +93,13 @@ class OneHot(Preprocessor):
         return [(column, "counts") for column in self.spec.columns]
 
     def _fit(self, merged):
-        spec, vocabularies = self.spec, {}
-        for column in spec.columns:
-            counts = finish(merged, column, "counts")
-            chosen = by_frequency(counts)[: spec.max_categories] if spec.max_categories else list(counts)
-            vocabularies[column] = sorted_values({value: counts[value] for value in chosen})
-        return {"vocabulary": vocabularies}
+        return {"vocabulary": _vocabularies(self, merged, sorted_values)}
 
     def _workers(self):
-        vocabularies, policy = self.state_["vocabulary"], self.spec.handle_unknown
+        vocabularies, policy, limit = self.state_["vocabulary"], self.spec.handle_unknown, self.spec.max_category_chars
 
         def encode(name, column, block):
+            column = _without_long_values(block, name, column, limit)
             index = _unknown(block, name, _index_of(column, vocabularies[name]), column, policy)
             matrix = np.zeros((len(index), len(vocabularies[name])), dtype=np.float32)
             known = index >= 0
@@ -94,16 +119,28 @@ class StringIndex(Preprocessor):
 
     def _fit(self, merged):
         order = by_frequency if self.spec.order == "frequency" else sorted_values
-        return {"vocabulary": {column: order(finish(merged, column, "counts")) for column in self.spec.columns}}
+        return {"vocabulary": _vocabularies(self, merged, order)}
 
     def _workers(self):
-        vocabularies, policy = self.state_["vocabulary"], self.spec.handle_unknown
+        vocabularies, policy, limit = self.state_["vocabulary"], self.spec.handle_unknown, self.spec.max_category_chars
 
         def index(name, column, block):
+            column = _without_long_values(block, name, column, limit)
             found = _unknown(block, name, _index_of(column, vocabularies[name]), column, policy)
             return pa.array(np.where(found < 0, len(vocabularies[name]), found).astype(np.int64))
 
         return [ColumnWorker(list(vocabularies), index)]
+
+
+def _vocabularies(step: Preprocessor, merged: dict, order) -> dict:
+    """Each column's vocabulary in ``order``: values of at most max_category_chars, the
+    max_categories most frequent of them when set."""
+    spec, vocabularies = step.spec, {}
+    for column in spec.columns:
+        counts = _short_values(finish(merged, column, "counts"), spec.max_category_chars, step.name, column)
+        chosen = by_frequency(counts)[: spec.max_categories] if spec.max_categories else list(counts)
+        vocabularies[column] = order({value: counts[value] for value in chosen})
+    return vocabularies
 
 
 class HashFeatures(Preprocessor):
@@ -123,13 +160,18 @@ class _HashWorker(Worker):
         self.columns, self.width, self.output = columns, width, output
 
     def transform(self, block):
+        for name in self.columns:  # a number beyond float32 (inf) has no place in the vector: its row leaves first
+            column = column_of(block.table, name, block.step)
+            if _hashed_as_number(column):
+                block.reject(np.abs(_numbers(column)) > FLOAT32_MAX,
+                             f"infinite value (or one beyond float32) in column {name!r}")
         table = block.table
         matrix = np.zeros((table.num_rows, self.width), dtype=np.float32)
         rows = np.arange(table.num_rows)
         for name in self.columns:
             column = column_of(table, name, block.step)
-            if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-                values = pc.fill_null(pc.cast(column, pa.float64()), 0.0).to_numpy(zero_copy_only=False)
+            if _hashed_as_number(column):  # a missing number (null or NaN) adds nothing
+                values = np.nan_to_num(_numbers(column), nan=0.0)
                 np.add.at(matrix, (rows, int(stable_hash([name])[0] % self.width)), values.astype(np.float32))
             else:
                 text = pc.cast(column, pa.string()).to_pandas()
@@ -137,6 +179,15 @@ class _HashWorker(Worker):
                 slots = stable_hash((name + "=" + text[present]).to_numpy()) % self.width
                 np.add.at(matrix, (rows[present], slots.astype(np.int64)), 1.0)
         block.replace(_put(block.table, self.output, vectors(matrix)))
+
+
+def _hashed_as_number(column) -> bool:
+    return pa.types.is_integer(column.type) or pa.types.is_floating(column.type)  # booleans hash as "col=True"
+
+
+def _numbers(column) -> np.ndarray:
+    """float64 values, NaN for nulls."""
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def _put(table: pa.Table, name: str, column) -> pa.Table:

@@ -121,6 +121,7 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
     if not one_pass:
         logger.info("fitting %d steps in %d scans dataset=%s", len(pipeline.steps), _scans(pipeline), uri)
         pipeline.fit(frame, strict=section.strict)
+        check_state_size(pipeline, section.max_state_mib)
     fit_s = time.monotonic() - started
     with ExitStack() as stack:
         tmp_uri = stack.enter_context(publishing(uri, overwrite=config.dataset.overwrite))
@@ -132,6 +133,7 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
                           config.storage.model_dump())
         if one_pass:
             pipeline, fit_s = agreed_pipeline(tasks, pipeline), max((t["fit_s"] for t in tasks), default=0.0)
+            check_state_size(pipeline, section.max_state_mib)
         counts = _check_counts(tasks, pipeline.rows_fitted_, section.max_bad_fraction, quarantine_uri)
         splits = describe_splits(tmp_uri)
         write_manifest(tmp_uri, _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri))
@@ -143,6 +145,24 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
     return PreprocessResult(uri, quarantine_uri, counts["in"], counts["out"], counts["bad"],
                             {name: split["rows"] for name, split in splits.items()}, counts["reasons"], fit_s,
                             transform_s, pipeline)
+
+
+def check_state_size(pipeline: Pipeline, max_state_mib: float) -> None:
+    """A DataError when the fitted pipeline's JSON (saved in the manifest, sent to every task)
+    exceeds ``max_state_mib``, naming the step that holds the most and how to bound it."""
+    sizes = [(len(json.dumps(step.to_dict(), default=str)), step.name) for step in pipeline.steps]
+    total = sum(size for size, _ in sizes)
+    if total <= max_state_mib * (1 << 20):
+        return
+    largest, name = max(sizes)
+    raise DataError(f"the fitted pipeline holds {_mib(total)} of state, more than preprocess.max_state_mib="
+                    f"{max_state_mib:g}; {name} holds {_mib(largest)} of it. Nothing was published. Bound it "
+                    "(max_categories or max_category_chars of one_hot / string_index; hash_features for a column of "
+                    "many distinct values), or raise preprocess.max_state_mib.")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
 
 
 def _scans(pipeline: Pipeline) -> int:

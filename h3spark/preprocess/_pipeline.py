@@ -20,11 +20,10 @@ import pyarrow.compute as pc
 
 from h3spark.errors import ConfigError, DataError
 from h3spark.preprocess._base import Preprocessor
-from h3spark.preprocess._block import Block
+from h3spark.preprocess._block import Block, reject_unreadable
 from h3spark.preprocess._stats import ROWS_KEY, merge_partials, partial_stats
 
 FORMAT = "h3spark.pipeline/1"
-CORRUPT_COLUMN = "_corrupt_record"
 
 
 @dataclass
@@ -111,12 +110,9 @@ class Pipeline:
         return partial_stats(block.table, requests) | {ROWS_KEY: block.rows_in}
 
     def start_block(self, table: pa.Table, strict: bool = False) -> Block:
-        """A block of input rows; rows a reader marked malformed go to quarantine first."""
+        """A block of input rows; rows a reader could not read faithfully go to quarantine first."""
         block = Block.of(table, strict=strict)
-        if CORRUPT_COLUMN in table.column_names:
-            block.step = "read"
-            block.reject(pc.is_valid(table.column(CORRUPT_COLUMN)).to_numpy(zero_copy_only=False), "malformed record")
-            block.replace(block.table.drop_columns([CORRUPT_COLUMN]))
+        reject_unreadable(block)
         return block
 
     @staticmethod

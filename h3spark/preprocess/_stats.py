@@ -7,7 +7,8 @@ fitted state never depends on the number of partitions nor on their order:
 
 - ``moments``: count, null count, and exact sums of x and x*x (floats are split into
   integer mantissas per binary exponent and summed as Python integers);
-- ``range``: min and max;
+- ``range``: min and max of the finite values (an infinite value would make every other
+  value scale to one end);
 - ``counts``: value -> count (vocabularies, most frequent value, the median).
 """
 
@@ -119,6 +120,7 @@ def _finish_moments(value: dict) -> dict:
 
 def _range(name: str, column: pa.ChunkedArray) -> dict:
     values = _as_float(name, column, "range")
+    values = values[np.isfinite(values)]
     if len(values) == 0:
         return {"min": None, "max": None}
     return {"min": float(values.min()), "max": float(values.max())}

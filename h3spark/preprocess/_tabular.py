@@ -8,12 +8,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from h3spark.errors import DataError
-from h3spark.preprocess._base import ColumnWorker, Preprocessor, floats, is_numeric
+from h3spark.preprocess._base import FLOAT32_MAX, ColumnWorker, Preprocessor, floats, is_numeric
 from h3spark.preprocess._block import Block
 from h3spark.preprocess._stats import finish, median, most_frequent
 
 _ARROW_TYPES = {"float32": pa.float32(), "float64": pa.float64(), "int32": pa.int32(), "int64": pa.int64(),
                 "string": pa.string(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC")}
+# a parsed number outside these bounds does not fit the target type: its row goes to quarantine
+_BOUNDS = {"float32": (-FLOAT32_MAX, FLOAT32_MAX),
+           "int32": (-2.0 ** 31, 2.0 ** 31 - 1), "int64": (-2.0 ** 63, 2.0 ** 63 - 1024)}  # the largest float64 < 2**63
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -48,10 +51,22 @@ def _cast(name: str, column: pa.ChunkedArray, target: str, block: Block) -> pa.A
         bad |= np.isinf(parsed.to_numpy(dtype=np.float64, na_value=np.nan))
     reasons = np.empty(len(values), dtype=object)
     reasons[bad] = [f"cannot parse {value!r} in column {name!r} as {target}" for value in values[bad]]
-    block.reject(bad, reasons)
+    outside = _outside(parsed, target) & ~bad
+    reasons[outside] = [f"{value!r} in column {name!r} is out of range for {target}" for value in values[outside]]
+    block.reject(bad | outside, reasons)
+    bad |= outside
     keep = ~bad
     kept = parsed[keep] if len(parsed) else parsed
     return pa.array(kept, type=_ARROW_TYPES[target], from_pandas=True)
+
+
+def _outside(parsed: pd.Series, target: str) -> np.ndarray:
+    """True where a finite parsed number does not fit ``target`` (float32 would make it inf, an int would fail)."""
+    if target not in _BOUNDS or not len(parsed):
+        return np.zeros(len(parsed), dtype=bool)
+    low, high = _BOUNDS[target]
+    numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.isfinite(numbers) & ((numbers < low) | (numbers > high))
 
 
 def _parse_bool(values: pd.Series) -> pd.Series:

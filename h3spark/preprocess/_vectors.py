@@ -1,4 +1,8 @@
-"""Vector steps: image reshape + normalise, and assembling the feature vector."""
+"""Vector steps: image reshape + normalise, and assembling the feature vector.
+
+A feature vector holds finite float32 values only: a row with a missing value, an infinite
+one or one beyond float32 (which float32 would make infinite) goes to quarantine.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from h3spark.errors import DataError
-from h3spark.preprocess._base import ColumnWorker, Preprocessor, Worker, column_of, vectors
+from h3spark.preprocess._base import FLOAT32_MAX, ColumnWorker, Preprocessor, Worker, column_of, vectors
 from h3spark.preprocess._block import Block
 from h3spark.preprocess._stats import finish
 
@@ -33,6 +37,10 @@ def list_matrix(column, width: int | None, name: str, block: Block) -> np.ndarra
     if missing.any():
         block.reject(missing, f"missing values inside column {name!r}")
         matrix = matrix[~missing]
+    infinite = (np.abs(matrix) > FLOAT32_MAX).any(axis=1)
+    if infinite.any():
+        block.reject(infinite, f"infinite value (or one beyond float32) inside column {name!r}")
+        matrix = matrix[~infinite]
     return matrix
 
 
@@ -87,32 +95,41 @@ class _AssembleWorker(Worker):
                 block.replace(_set(block.table, name, fixed))
         table = block.table
         matrices = [_as_matrix(table.column(name), name, block) for name in self.columns]
-        missing = np.zeros(table.num_rows, dtype=bool)
-        for name, matrix in zip(self.columns, matrices):
-            missing |= np.isnan(matrix).any(axis=1)
-        if missing.any():
-            names = _missing_names(self.columns, matrices, missing)
-            block.reject(missing, names)
-            matrices = [matrix[~missing] for matrix in matrices]
+        bad = np.zeros(table.num_rows, dtype=bool)
+        for matrix in matrices:
+            bad |= _not_float32(matrix).any(axis=1)
+        if bad.any():
+            block.reject(bad, _bad_value_reasons(self.columns, matrices, bad))
+            matrices = [matrix[~bad] for matrix in matrices]
+        matrices = [matrix.astype(np.float32, copy=False) for matrix in matrices]
         block.replace(_set(block.table, self.output, vectors(np.hstack(matrices) if matrices else np.zeros((0, 0)))))
 
 
 def _as_matrix(column, name: str, block: Block) -> np.ndarray:
+    """float32 for vectors; float64 for numbers (checked against the float32 range before they are narrowed)."""
     if pa.types.is_fixed_size_list(column.type):
         flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
         return flat.reshape(len(column), column.type.list_size).astype(np.float32, copy=False)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        return values.astype(np.float32).reshape(-1, 1)
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).reshape(-1, 1)
     raise DataError(f"step {block.step} cannot put column {name!r} ({column.type}) into a vector. Encode it first "
                     "(one_hot, string_index, hash_features or text_hash).")
 
 
-def _missing_names(columns, matrices, missing) -> np.ndarray:
-    reasons = np.empty(len(missing), dtype=object)
-    for row in np.flatnonzero(missing):
-        names = [name for name, matrix in zip(columns, matrices) if np.isnan(matrix[row]).any()]
-        reasons[row] = f"missing value in {', '.join(repr(n) for n in names)} (add an impute step)"
+def _not_float32(matrix: np.ndarray) -> np.ndarray:
+    """True where a value is missing, infinite or beyond float32."""
+    if matrix.dtype == np.float32:
+        return ~np.isfinite(matrix)
+    return np.isnan(matrix) | (np.abs(matrix) > FLOAT32_MAX)
+
+
+def _bad_value_reasons(columns, matrices, bad) -> np.ndarray:
+    reasons = np.empty(len(bad), dtype=object)
+    for row in np.flatnonzero(bad):
+        missing = [repr(name) for name, matrix in zip(columns, matrices) if np.isnan(matrix[row]).any()]
+        infinite = [repr(name) for name, matrix in zip(columns, matrices) if (np.abs(matrix[row]) > FLOAT32_MAX).any()]
+        reasons[row] = (f"missing value in {', '.join(missing)} (add an impute step)" if missing else
+                        f"infinite value (or one beyond float32) in {', '.join(infinite)}")
     return reasons
 
 

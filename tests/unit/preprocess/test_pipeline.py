@@ -90,7 +90,9 @@ def test_strict_mode_fails_at_the_first_bad_row_naming_it():
 def test_malformed_records_from_the_reader_go_to_quarantine():
     table = pa.table({"x": [1.0, None], "label": [0, None], "_corrupt_record": [None, "{oops"]})
     result = Pipeline([Assemble(["x"])]).fit(table).transform(table)
-    assert result.table.num_rows == 1 and result.quarantine.column("reason").to_pylist() == ["malformed record"]
+    assert result.table.num_rows == 1
+    assert result.quarantine.column("reason").to_pylist() == [
+        "malformed record (wrong number of fields, broken JSON or a value of the wrong type)"]
 
 
 def test_python_worker_by_import_path(tmp_path, monkeypatch):
