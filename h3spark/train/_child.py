@@ -9,6 +9,7 @@ travel back to the driver without pickle.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -16,16 +17,30 @@ def main(argv: list[str]) -> int:
     fn_path, result_path = argv
     with open(fn_path, "rb") as handle:
         train_fn, args, kwargs = _load_call(handle.read())
-    result = train_fn(*args, **kwargs)
     try:
-        text = json.dumps(result)
-    except TypeError as error:
-        raise TypeError(f"train_fn must return a JSON-serialisable value (dict, list, str, "
-                        f"number, bool or None). Got {type(result).__name__} instead: {error}") from None
+        text = _call(train_fn, args, kwargs)
+    except Exception as error:  # the launcher names its type and message; the traceback still prints
+        with open(error_path(result_path), "w", encoding="utf-8") as handle:
+            json.dump({"error_type": type(error).__name__, "message": str(error)}, handle)
+        raise
     with open(result_path, "w", encoding="utf-8") as handle:
         handle.write(text)
     sys.stdout.flush()
     return 0
+
+
+def _call(train_fn, args, kwargs) -> str:
+    result = train_fn(*args, **kwargs)
+    try:
+        return json.dumps(result)
+    except TypeError as error:
+        raise TypeError(f"train_fn must return a JSON-serialisable value (dict, list, str, "
+                        f"number, bool or None). Got {type(result).__name__} instead: {error}") from None
+
+
+def error_path(result_path: str) -> str:
+    """Where the child writes the exception its train_fn raised, as JSON (beside the result)."""
+    return os.path.join(os.path.dirname(result_path), "error.json")
 
 
 def _load_call(payload: bytes):

@@ -12,7 +12,7 @@ import socket
 import threading
 
 from h3spark.errors import JobFailedError
-from h3spark.train._task import LaunchFailed, LaunchSpec, run_task
+from h3spark.train._task import LaunchFailed, LaunchSpec, run_task, task_error
 from h3spark.train._watch import watch_events
 
 START_TIMEOUT_S = 30.0
@@ -80,6 +80,4 @@ def _task_thread(spec, task, all_gather, channel, cancelled, results) -> None:
     except (LaunchFailed, InterruptedError):
         pass  # already reported on the channel, or cancelled by the driver
     except BaseException as error:  # noqa: BLE001 - reported to the watching thread
-        channel.send("failure", role="task", rank=task, host=socket.gethostname(), returncode=1, tail=repr(error))
-
-
+        channel.send("failure", **task_error(task, socket.gethostname(), error).to_json())

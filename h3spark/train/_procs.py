@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -22,6 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+
+from h3spark.errors import TaskFailure
 
 logger = logging.getLogger(__name__)
 
@@ -105,20 +108,29 @@ def _read_output(process: RoleProcess, on_line) -> None:
 
 @dataclass
 class RoleFailure:
-    """What the driver needs to explain a failed role."""
+    """What the driver needs to explain a failed role (the exception, when its train_fn raised one)."""
 
     role: str
     rank: int
     host: str
     returncode: int
     tail: str
+    error_type: str = ""
+    message: str = ""
 
-    def describe(self) -> str:
-        how = f"was killed by signal {-self.returncode}" if self.returncode < 0 else f"exited with code {self.returncode}"
-        return f"{self.role} {self.rank} on host {self.host} {how}. Last output:\n{self.tail or '(no output)'}"
+    def exit(self) -> str:
+        return f"was killed by signal {-self.returncode}" if self.returncode < 0 else f"exited with code {self.returncode}"
+
+    def as_task_failure(self) -> TaskFailure:
+        return TaskFailure(self.role, self.rank, self.error_type, self.message, self.tail or "(no output)", self.host,
+                           self.exit())
 
     def to_json(self) -> dict:
-        return {"role": self.role, "rank": self.rank, "host": self.host, "returncode": self.returncode, "tail": self.tail}
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: dict) -> "RoleFailure":
+        return cls(**{field.name: fields[field.name] for field in dataclasses.fields(cls) if field.name in fields})
 
 
 class ProcessSet:

@@ -1,22 +1,23 @@
 """Run a launch as one Spark barrier stage: all tasks start together, or none do.
 
 The driver checks the task slots up front, starts the stage under its own job group,
-and watches the tasks' channel: the first failed role cancels the whole stage and
-raises one JobFailedError naming rank, role, host and output tail.
+and watches the tasks' channel. A task whose role fails reports it and ends without
+raising, so Spark does not kill the other tasks before they report theirs: the driver
+collects every failure (see ``_watch``), cancels the rest and raises one JobFailedError
+naming each failed rank with its role, host, exception and output tail.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-import uuid
 
 from h3spark.errors import JobFailedError, UsageError
+from h3spark.spark import JobGroup, task_slots, translate
 from h3spark.train._channel import DriverChannel, TaskChannel
-from h3spark.train._task import LaunchFailed, LaunchSpec, run_task
-from h3spark.train._watch import watch_events
+from h3spark.train._procs import RoleFailure
+from h3spark.train._task import LaunchFailed, LaunchSpec, run_task, task_error
+from h3spark.train._watch import launch_failed, watch_events
 
 logger = logging.getLogger(__name__)
 
@@ -31,25 +32,25 @@ def run_barrier(spark, spec: LaunchSpec, start_timeout_s: float = START_TIMEOUT_
     require_slots(sc, spec.num_workers)
     host = sc.getConf().get("spark.driver.host", "127.0.0.1")
     with DriverChannel(host) as channel:
-        job = _BarrierJob(sc, spec, channel)
-        job.start()
-        return job.watch(start_timeout_s, printer)
+        job = JobGroup(sc, "launch", f"h3spark launch ({spec.num_workers} workers)")
+        task_fn = _task_function(spec, *channel.address, channel.token)
+        job.start(lambda: sc.parallelize(range(spec.num_workers), spec.num_workers).barrier().mapPartitions(task_fn).collect())
 
+        def cancel() -> None:
+            job.cancel()
+            job.join(CANCEL_WAIT_S)
 
-def available_slots(sc) -> int:
-    """How many tasks the cluster can run at once right now (Spark's own count)."""
-    jsc = sc._jsc.sc()
-    profile = jsc.resourceProfileManager().defaultResourceProfile()
-    return int(jsc.maxNumConcurrentTasks(profile))
+        watch_events(channel.events, job.is_alive, spec.num_workers, start_timeout_s, printer, spec.echo, cancel,
+                     lambda started: _not_started_message(sc, started, spec.num_workers, start_timeout_s))
+    if job.error is not None:
+        translated = translate(job.error, "the launch stage")
+        raise translated or JobFailedError(f"the launch stage failed: {type(job.error).__name__}: {job.error}") from None
+    return _results([json.loads(text) for text in job.result], spec.num_workers)
 
 
 def require_slots(sc, needed: int, wait_s: float = EXECUTOR_WAIT_S) -> None:
     """Fail fast when the cluster cannot run ``needed`` tasks at once (executors get ``wait_s`` to register)."""
-    deadline = time.monotonic() + wait_s
-    slots = available_slots(sc)
-    while slots < needed and time.monotonic() < deadline and not sc.master.startswith("local"):
-        time.sleep(0.5)
-        slots = available_slots(sc)
+    slots = task_slots(sc, needed, wait_s)
     if slots < needed:
         raise UsageError(
             f"the launch needs {needed} task slots at once (one per worker), but the Spark cluster at "
@@ -57,40 +58,16 @@ def require_slots(sc, needed: int, wait_s: float = EXECUTOR_WAIT_S) -> None:
             f"e.g. local[{needed}] or more executors.")
 
 
-class _BarrierJob:
-    """The stage, running in a thread of the driver, and what its tasks reported."""
-
-    def __init__(self, sc, spec: LaunchSpec, channel: DriverChannel):
-        self.sc, self.spec, self.channel = sc, spec, channel
-        self.group = f"h3spark-launch-{uuid.uuid4().hex[:8]}"
-        self.results: list | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True, name=self.group)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.sc.setJobGroup(self.group, f"h3spark launch ({self.spec.num_workers} workers)", True)
-            task_fn = _task_function(self.spec, *self.channel.address, self.channel.token)
-            rdd = self.sc.parallelize(range(self.spec.num_workers), self.spec.num_workers)
-            self.results = sorted((json.loads(text) for text in rdd.barrier().mapPartitions(task_fn).collect()),
-                                  key=lambda item: item["task"])
-        except BaseException as error:  # noqa: BLE001 - handed to the watching thread
-            self.error = error
-
-    def watch(self, start_timeout_s: float, printer) -> list:
-        watch_events(self.channel.events, self.thread.is_alive, self.spec.num_workers, start_timeout_s, printer,
-                     self.spec.echo, self._cancel, lambda started: _not_started_message(
-                         self.sc, started, self.spec.num_workers, start_timeout_s))
-        if self.error is not None:
-            raise JobFailedError(f"the launch stage failed: {_spark_error_tail(self.error)}") from None
-        return [item["result"] for item in self.results]
-
-    def _cancel(self) -> None:
-        self.sc.cancelJobGroup(self.group)
-        self.thread.join(CANCEL_WAIT_S)
+def _results(outcomes: list[dict], num_tasks: int) -> list:
+    """Each task's result in task order; failures the channel did not deliver are raised here."""
+    failures = [RoleFailure.from_json(outcome["failure"]) for outcome in outcomes if "failure" in outcome]
+    if failures:
+        raise launch_failed(failures, num_tasks)
+    results = {outcome["task"]: outcome["result"] for outcome in outcomes}
+    missing = [task for task in range(num_tasks) if task not in results]
+    if missing:
+        raise JobFailedError(f"barrier tasks {missing} ended without a result.")
+    return [results[task] for task in range(num_tasks)]
 
 
 def _task_function(spec: LaunchSpec, host: str, port: int, token: str):
@@ -105,24 +82,19 @@ def _task_function(spec: LaunchSpec, host: str, port: int, token: str):
         own_host = address.rsplit(":", 1)[0] if ":" in address else address
         channel = TaskChannel(host, port, token, task)
         try:
-            result = run_task(spec, task, own_host, ctx.allGather, channel)
-        except LaunchFailed:
-            raise
+            outcome = run_task(spec, task, own_host, ctx.allGather, channel)
+        except LaunchFailed as failed:  # reported on the channel; ending normally lets the other tasks report too
+            outcome = {"task": task, "failure": json.loads(str(failed))}
         except BaseException as error:
-            channel.send("failure", role="task", rank=task, host=own_host, returncode=1, tail=repr(error))
+            channel.send("failure", **task_error(task, own_host, error).to_json())
             raise
         finally:
             channel.close()
-        yield json.dumps(result)
+        yield json.dumps(outcome)
 
     return task_fn
 
 
 def _not_started_message(sc, started: int, needed: int, timeout_s: float) -> str:
     return (f"only {started} of {needed} barrier tasks started within {timeout_s:.0f} s on {sc.master} "
-            f"({available_slots(sc)} task slots, some may be busy with other jobs). Free some slots or use fewer workers.")
-
-
-def _spark_error_tail(error: BaseException, lines: int = 15) -> str:
-    text = str(error).strip().splitlines()
-    return "\n".join(text[-lines:]) if text else repr(error)
+            f"({task_slots(sc, wait_s=0)} task slots, some may be busy with other jobs). Free some slots or use fewer workers.")

@@ -13,9 +13,11 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from h3spark.train._child import error_path
+from h3spark.errors import TaskFailure
 from h3spark.train._procs import ProcessSet, RoleFailure, start_role
 from h3spark.train._roles import free_port, plan_roles, port_accepts, ps_env, torch_env
 
@@ -47,7 +49,18 @@ class LaunchFailed(RuntimeError):
 
 def run_task(spec: LaunchSpec, task: int, host: str, all_gather: Callable[[str], list[str]], channel,
              cancelled=None) -> dict:
-    """Run this task's roles to the end; return ``{"task", "result"}`` or raise LaunchFailed."""
+    """Run this task's roles to the end; return ``{"task", "result"}`` and report ``done``. A failed
+    role is reported on ``channel`` (with the exception its train_fn raised, if any) and raised as LaunchFailed."""
+    try:
+        result = _run_roles(spec, task, host, all_gather, channel, cancelled)
+    except LaunchFailed as failed:
+        channel.send("failure", **json.loads(str(failed)))
+        raise
+    channel.send("done")
+    return {"task": task, "result": result}
+
+
+def _run_roles(spec: LaunchSpec, task: int, host: str, all_gather, channel, cancelled):
     with ProcessSet() as procs, tempfile.TemporaryDirectory(prefix="h3spark-task-") as tmp:
         on_line = _forward(channel) if spec.echo else None
         root = _agree_on_root(spec, task, host, all_gather, procs, on_line)
@@ -59,9 +72,23 @@ def run_task(spec: LaunchSpec, task: int, host: str, all_gather: Callable[[str],
         procs.add(start_role("worker", task, command, env, on_line))
         failure = procs.wait(roles=("worker", "scheduler", "server"), cancelled=cancelled)
         if failure is not None:
-            channel.send("failure", **failure.to_json())
-            raise LaunchFailed(json.dumps(failure.to_json()))
-        return {"task": task, "result": _read_result(result_path)}
+            raise LaunchFailed(json.dumps(_with_error(failure, result_path).to_json()))
+        return _read_result(result_path)
+
+
+def _with_error(failure: RoleFailure, result_path: str | None) -> RoleFailure:
+    """The failure, with the type and message of the exception the worker's train_fn raised (if it wrote one)."""
+    if failure.role != "worker" or result_path is None or not os.path.exists(error_path(result_path)):
+        return failure
+    with open(error_path(result_path), encoding="utf-8") as handle:
+        error = json.load(handle)
+    return replace(failure, error_type=str(error.get("error_type", "")), message=str(error.get("message", "")))
+
+
+def task_error(task: int, host: str, error: BaseException) -> RoleFailure:
+    """The failure of a task's own code (not of a role it started), with the tail of its traceback."""
+    failure = TaskFailure.from_exception("task", task, error, host)
+    return RoleFailure("task", task, host, 1, failure.tail, failure.error_type, failure.message)
 
 
 def _forward(channel):

@@ -1,4 +1,10 @@
-"""The driver's loop over task events, shared by the Spark and the local launcher."""
+"""The driver's loop over task events, shared by the Spark and the local launcher.
+
+A task reports ``started``, its children's output lines, then ``done`` or ``failure``. After
+the first failure the driver waits up to ``FAILURE_GRACE_S`` for the other tasks to fail or
+finish, so that ranks failing together are reported together; then it cancels what still
+runs (ranks blocked on a failed peer) and raises one JobFailedError naming every failure.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +15,66 @@ from typing import Callable
 from h3spark.errors import JobFailedError
 from h3spark.train._procs import RoleFailure
 
+FAILURE_GRACE_S = 3.0
+
 
 def watch_events(events: queue.Queue, is_running: Callable[[], bool], num_tasks: int, start_timeout_s: float,
                  printer, echo: bool, cancel: Callable[[], None], not_started: Callable[[int], str]) -> None:
-    """Print output as it comes; on the first failure or a start timeout, cancel and raise JobFailedError."""
-    started, began = set(), time.monotonic()
+    """Print output as it comes; on failures or a start timeout, cancel and raise JobFailedError."""
+    watch = _Watch(num_tasks)
     try:
-        while is_running() or not events.empty():
-            failure = _next_failure(events, started, printer, echo)
-            if failure is not None:
+        while (is_running() or not events.empty()) and not watch.settled():
+            watch.take(events, printer, echo)
+            if watch.not_started_within(start_timeout_s):
                 cancel()
-                raise JobFailedError(f"the launch failed: {failure.describe()}")
-            if len(started) < num_tasks and time.monotonic() - began > start_timeout_s:
-                cancel()
-                raise JobFailedError(not_started(len(started)))
+                raise JobFailedError(not_started(len(watch.started)))
     except KeyboardInterrupt:
         cancel()
         raise
+    if watch.failures:
+        cancel()
+        raise launch_failed(list(watch.failures.values()), num_tasks)
 
 
-def _next_failure(events: queue.Queue, started: set, printer, echo: bool) -> RoleFailure | None:
-    try:
-        event = events.get(timeout=0.2)
-    except queue.Empty:
-        return None
-    kind = event.get("kind")
-    if kind == "started":
-        started.add(event["task"])
-    elif kind == "line" and echo:
-        printer(f"[{event['role']} {event['rank']}] {event['line']}")
-    elif kind == "failure":
-        return RoleFailure(event["role"], event["rank"], event["host"], event["returncode"], event["tail"])
-    return None
+def launch_failed(failures: list[RoleFailure], num_tasks: int) -> JobFailedError:
+    """One error naming every failed task: role, rank, host, exit, exception and output tail."""
+    failures = sorted(failures, key=lambda failure: (failure.rank, failure.role))
+    return JobFailedError.of(f"the launch failed on {len(failures)} of {num_tasks} tasks",
+                             [failure.as_task_failure() for failure in failures])
+
+
+class _Watch:
+    """What the tasks reported so far."""
+
+    def __init__(self, num_tasks: int):
+        self.num_tasks, self.began = num_tasks, time.monotonic()
+        self.started: set[int] = set()
+        self.done: set[int] = set()
+        self.failures: dict[int, RoleFailure] = {}  # by task: the first failure each task reported
+        self.first_failure_at: float | None = None
+
+    def take(self, events: queue.Queue, printer, echo: bool) -> None:
+        try:
+            event = events.get(timeout=0.2)
+        except queue.Empty:
+            return
+        kind, task = event.get("kind"), event.get("task")
+        if kind == "started":
+            self.started.add(task)
+        elif kind == "line" and echo:
+            printer(f"[{event['role']} {event['rank']}] {event['line']}")
+        elif kind == "done":
+            self.done.add(task)
+        elif kind == "failure" and task not in self.failures:
+            self.failures[task] = RoleFailure.from_json(event)
+            self.first_failure_at = self.first_failure_at or time.monotonic()
+
+    def settled(self) -> bool:
+        """Every task failed or finished, or the grace after the first failure is over."""
+        if self.first_failure_at is None:
+            return False
+        accounted = len(self.done | set(self.failures))
+        return accounted >= self.num_tasks or time.monotonic() - self.first_failure_at > FAILURE_GRACE_S
+
+    def not_started_within(self, timeout_s: float) -> bool:
+        return not self.failures and len(self.started) < self.num_tasks and time.monotonic() - self.began > timeout_s

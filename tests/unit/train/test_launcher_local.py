@@ -58,6 +58,29 @@ def test_a_failing_worker_fails_the_launch_with_role_rank_host_and_tail():
     assert no_orphans(launch_id)
 
 
+def fail_on_every_rank():
+    print(f"rank {os.environ['RANK']} about to fail", flush=True)
+    raise RuntimeError(f"boom from rank {os.environ['RANK']}")
+
+
+def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail():
+    with pytest.raises(JobFailedError) as caught:
+        distributed(fail_on_every_rank, num_workers=2, framework="torch", launcher="local", echo=False)
+    message, failures = str(caught.value), caught.value.failures
+    assert message.startswith("the launch failed on 2 of 2 tasks:")
+    assert [(f.kind, f.index, f.error_type, f.message) for f in failures] == [
+        ("worker", 0, "RuntimeError", "boom from rank 0"), ("worker", 1, "RuntimeError", "boom from rank 1")]
+    assert all(f"rank {f.index} about to fail" in f.tail and f.exit == "exited with code 1" for f in failures)
+    assert "worker 0 on host" in message and "worker 1 on host" in message and "rank 1 about to fail" in message
+
+
+def test_plain_commands_failing_on_both_ranks_name_each_exit_code_and_output():
+    script = "import os, sys\nprint('rank', os.environ['RANK'], 'gives up', flush=True)\nsys.exit(3 + int(os.environ['RANK']))"
+    with pytest.raises(JobFailedError, match=r"(?s)worker 0 on host .+ exited with code 3.*rank 0 gives up.*"
+                                             r"worker 1 on host .+ exited with code 4.*rank 1 gives up"):
+        launch([sys.executable, "-c", script], num_workers=2, kind="torch", launcher="local", echo=False)
+
+
 def test_a_killed_launcher_process_leaves_no_child_behind(tmp_path):
     import subprocess
 
