@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -26,7 +28,10 @@ _MAX_OPEN_FILES = 8
 class FeedDataset:
     """One split of a published dataset: its files, row counts and column specs.
 
-    ``features``/``label`` default to the manifest's; ``label=False`` feeds no labels.
+    ``features``/``label`` default to the manifest's; ``label=False`` feeds no labels. A
+    manifest that names no features column (``"features": null``) is an error unless
+    ``features`` names one; one without a ``features`` key means the column ``features``.
+    A file that cannot be read is a DataError naming it (and its row group).
     """
 
     def __init__(self, uri: str, split: str | None = None, features: str | None = None, label: str | None | bool = None,
@@ -40,9 +45,9 @@ class FeedDataset:
         if not self.files:
             raise DataError(f"{self.where}: split {self.split!r} has no Parquet files, so there is nothing to feed.")
         self.rows = sum(item["rows"] for item in self.files)
-        self.features = features or self.manifest.get("features") or "features"
-        self.label = None if label is False else (label or self.manifest.get("label"))
         self._metadata: dict[int, Any] = {}
+        self.features = features or self._manifest_features()
+        self.label = None if label is False else (label or self.manifest.get("label"))
         self.specs = self._column_specs()
 
     @property
@@ -53,11 +58,34 @@ class FeedDataset:
     def label_spec(self) -> ColumnSpec | None:
         return self.specs.get(self.label) if self.label else None
 
+    @property
+    def column_names(self) -> list[str]:
+        """The columns of the split's files (of its first file's schema)."""
+        return self._file_schema(0).names
+
+    def require_label(self) -> str:
+        """The label column; a DataError when the dataset has none (training needs labels)."""
+        if self.label is None:
+            raise DataError(f"{self.where}: the dataset names no label column (its manifest's \"label\" is "
+                            f"{json.dumps(self.manifest.get('label'))}); its files have {self.column_names}. Training "
+                            "needs labels: publish the source with a column named 'label', or preprocess it and name "
+                            "the label column with preprocess.label.")
+        return self.label
+
+    def _manifest_features(self) -> str:
+        if "features" in self.manifest and self.manifest["features"] is None:
+            raise DataError(f"{self.where}: the dataset names no features column (\"features\": null in its manifest); "
+                            f"its files have {self.column_names}. Feeding and training need one vector column: "
+                            "preprocess the source into one (a preprocess: section whose assemble step writes "
+                            "'features'), or pass features= naming a list column.")
+        return self.manifest.get("features") or "features"
+
     def _choose_split(self, split: str | None) -> tuple[str, dict]:
         splits = self.manifest.get("splits")
         if not isinstance(splits, dict):
             logger.info("manifest has no splits; listing the files of %s", self.uri)
-            splits = describe_splits(self.uri, self.fs)
+            with _readable(f"{self.uri}: a Parquet file"):
+                splits = describe_splits(self.uri, self.fs)
         wanted = split or (DEFAULT_SPLIT if DEFAULT_SPLIT in splits else ALL_ROWS)
         if wanted not in splits:
             raise DataError(f"{self.where}: the dataset has no split {wanted!r}; it has {sorted(splits) or 'no Parquet files'}. "
@@ -86,19 +114,25 @@ class FeedDataset:
     def _sample(self, name: str):
         import pyarrow.parquet as pq
 
-        with self.fs.open_input(self.file_uri(0)) as handle:
-            parquet = pq.ParquetFile(handle, metadata=self.parquet_metadata(0))
+        metadata = self.parquet_metadata(0)
+        with self.fs.open_input(self.file_uri(0)) as handle, _readable(self.describe(0, 0)):
+            parquet = pq.ParquetFile(handle, metadata=metadata)
             return parquet.read_row_group(0, columns=[name]).column(name) if parquet.num_row_groups else None
 
     def file_uri(self, file: int) -> str:
         return join_uri(self.uri, self.files[file]["path"])
+
+    def describe(self, file: int, row_group: int | None = None) -> str:
+        """``URI/PATH`` of one file, with `` row group N`` when given (for messages)."""
+        return self.file_uri(file) + ("" if row_group is None else f" row group {row_group}")
 
     def parquet_metadata(self, file: int):
         """The footer of one file, read once (a small range read on HDFS)."""
         if file not in self._metadata:
             import pyarrow.parquet as pq
 
-            with self.fs.open_input(self.file_uri(file)) as handle:
+            footer = f"{self.describe(file)} (its footer)"
+            with self.fs.open_input(self.file_uri(file)) as handle, _readable(footer):
                 metadata = pq.read_metadata(handle)
             if metadata.num_rows != self.files[file]["rows"]:
                 raise DataError(f"{self.where}: {self.files[file]['path']} has {metadata.num_rows} rows but the manifest "
@@ -143,12 +177,8 @@ class ChunkReader:
         dataset = self._dataset
         columns = [dataset.features] + ([dataset.label] if dataset.label else [])
         where = f"{dataset.files[group.file]['path']} row group {group.index}: "
-        try:
+        with _readable(dataset.describe(group.file, group.index)):
             table = self._parquet(group.file).read_row_group(group.index, columns=columns)
-        except (OSError, pa.ArrowException) as error:
-            reason = " ".join(str(error).split())
-            raise DataError(f"{dataset.uri}/{where}cannot be read ({reason}). The file is damaged or was "
-                            "replaced after publishing; publish the dataset again.") from None
         features = to_numpy(table.column(dataset.features), dataset.feature_spec, where)
         labels = to_numpy(table.column(dataset.label), dataset.label_spec, where) if dataset.label else None
         return features, labels
@@ -206,6 +236,17 @@ def read_chunks(dataset: FeedDataset, segments: Iterable[Segment], cache: dict |
         pool.shutdown(wait=True)
         for reader in readers:
             reader.close()
+
+
+@contextmanager
+def _readable(what: str):
+    """Raise pyarrow's error on a damaged file as a DataError naming ``what`` and what to do."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as error:
+        reason = " ".join(str(error).split())
+        raise DataError(f"{what}: cannot be read ({reason}). The file is damaged or was replaced after publishing; "
+                        "publish the dataset again (or restore the file from a copy).") from None
 
 
 def _checked_files(entry: Any, where: str) -> list[dict]:
