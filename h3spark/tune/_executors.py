@@ -1,21 +1,24 @@
 """Where slots run: Spark tasks under a cancellable job group, or threads (the in-process twin).
 
 Both run the same :func:`run_slot`; the thread executor lets unit tests exercise the
-dispatcher, the forked trials and the results without a JVM.
+dispatcher, the forked trials and the results without a JVM. A slot that fails reports
+its failure instead of raising, so Spark does not abort the other slots at the first one;
+``join`` raises one JobFailedError naming every failed slot.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
+import socket
 import sys
 import threading
-import traceback
-import uuid
 
-from h3spark.errors import JobFailedError
+from h3spark.errors import JobFailedError, TaskFailure
+from h3spark.spark import JobGroup, task_slots, translate
 from h3spark.tune._slot import run_slot, task_gpus
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,7 @@ class ThreadExecutor:
         return 2
 
     def start(self, slots: int, train_fn, setup: dict) -> None:
-        self.errors: list[str] = []
+        self.slots, self.failures = slots, []
         self._threads = [threading.Thread(target=self._slot, args=(slot, train_fn, setup), daemon=True) for slot in range(slots)]
         for thread in self._threads:
             thread.start()
@@ -39,8 +42,8 @@ class ThreadExecutor:
     def _slot(self, slot, train_fn, setup):
         try:
             run_slot(slot, train_fn, setup)
-        except Exception:
-            self.errors.append(traceback.format_exc())
+        except Exception as error:  # noqa: BLE001 - every slot's failure is raised by join()
+            self.failures.append(TaskFailure.from_exception("slot", slot, error, self.host))
 
     def finished(self) -> bool:
         return not any(thread.is_alive() for thread in self._threads)
@@ -51,8 +54,7 @@ class ThreadExecutor:
     def join(self, timeout_s: float | None = None) -> None:
         for thread in self._threads:
             thread.join(timeout_s)
-        if self.errors:
-            raise JobFailedError(f"{len(self.errors)} experiment slot(s) failed:\n{self.errors[0][-2000:]}")
+        raise_slot_failures(self.failures, self.slots)
 
 
 class SparkExecutor:
@@ -61,44 +63,51 @@ class SparkExecutor:
     def __init__(self, spark):
         self._sc = spark.sparkContext
         self.host = self._sc.getConf().get("spark.driver.host", "127.0.0.1")
-        self.job_group = f"h3spark-experiment-{uuid.uuid4().hex[:12]}"
         self.python = worker_python(self._sc)
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self._job: JobGroup | None = None
+        self.slots = 0
 
     def default_slots(self) -> int:
-        """The cluster's task slots: default parallelism over CPUs per task."""
-        cpus = int(self._sc.getConf().get("spark.task.cpus", "1"))
-        return max(1, self._sc.defaultParallelism // cpus)
+        """The cluster's task slots (Spark's count: executor cores over spark.task.cpus, GPUs included)."""
+        return max(1, task_slots(self._sc))
 
     def start(self, slots: int, train_fn, setup: dict) -> None:
-        self._thread = threading.Thread(target=self._run, args=(slots, train_fn, setup), name="h3spark-experiment-job", daemon=True)
-        self._thread.start()
-
-    def _run(self, slots, train_fn, setup) -> None:
-        self._sc.setJobGroup(self.job_group, f"h3spark experiment: {slots} trial slots", interruptOnCancel=True)
+        self.slots = slots
+        self._job = JobGroup(self._sc, "experiment", f"h3spark experiment: {slots} trial slots")
         slot_fn = functools.partial(_spark_slot, train_fn=train_fn, setup=setup)
-        try:
+
+        def run_slots() -> list:
             rdd = self._sc.parallelize(range(slots), slots).mapPartitionsWithIndex(slot_fn)
             with _python_exec(self._sc, self.python):
                 rdd._jrdd  # wraps slot_fn now, with the slots' interpreter
-            rdd.collect()
-        except BaseException as error:  # reported by join(); a cancel also ends up here
-            self.error = error
+            return rdd.collect()
+
+        self._job.start(run_slots)
 
     def finished(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
+        return self._job is not None and self._job.finished()
 
     def cancel(self) -> None:
-        logger.info("cancelling job group %s", self.job_group)
-        self._sc.cancelJobGroup(self.job_group)
+        if self._job is not None:
+            self._job.cancel()
 
     def join(self, timeout_s: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        if self.error is not None:
-            tail = str(self.error).strip().splitlines()[-15:]
-            raise JobFailedError("the experiment's Spark job failed (job group " f"{self.job_group}):\n" + "\n".join(tail))
+        if self._job is None:
+            return
+        self._job.join(timeout_s)
+        error = self._job.error
+        if error is not None:
+            what = f"the experiment's Spark job (job group {self._job.id})"
+            raise translate(error, what) or JobFailedError(f"{what} failed: {type(error).__name__}: {error}") from None
+        failures = [TaskFailure(**item["failure"]) for item in self._job.result or [] if "failure" in item]
+        raise_slot_failures(failures, self.slots)
+
+
+def raise_slot_failures(failures: list[TaskFailure], slots: int) -> None:
+    """One JobFailedError naming every failed slot, if any failed."""
+    if failures:
+        failures = sorted(failures, key=lambda failure: failure.index)
+        raise JobFailedError.of(f"{len(failures)} of {slots} experiment slots failed", failures)
 
 
 def worker_python(sc) -> str:
@@ -127,4 +136,7 @@ def _python_exec(sc, python: str):
 
 
 def _spark_slot(index, _rows, train_fn, setup):
-    yield run_slot(index, train_fn, setup, task_gpus())
+    try:
+        yield run_slot(index, train_fn, setup, task_gpus())
+    except Exception as error:  # noqa: BLE001 - reported, not raised: Spark would abort the other slots
+        yield {"slot": index, "failure": dataclasses.asdict(TaskFailure.from_exception("slot", index, error, socket.gethostname()))}

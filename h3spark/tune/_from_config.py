@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from h3spark.config import ExperimentModelConfig
-from h3spark.errors import ConfigError, TrialError
+from h3spark.errors import ConfigError, TaskFailure, TrialError
 from h3spark.storage import resolve_uri
 from h3spark.tune._api import run_search
 from h3spark.tune._models import TRAINERS
@@ -56,11 +56,11 @@ def run_experiment(config, workdir: str | Path, spark=None) -> ExperimentResult:
 
 
 def require_success(result: ExperimentResult) -> None:
-    """Raise TrialError, naming the first failed trial and its error's tail, when no trial succeeded."""
+    """Raise one TrialError naming every failed trial (type, message, traceback tail) when no trial succeeded."""
     if result.best_trial_id is not None:
         return
     failed = result.results[result.results["error"].notna()]
-    detail = "" if failed.empty else (f"\nfirst failure, trial {failed.iloc[0]['trial_id']}:\n"
-                                      + "\n".join(str(failed.iloc[0]["error"]).strip().splitlines()[-6:]))
-    raise TrialError(f"no trial of the experiment succeeded ({len(result.results)} trials; see "
-                     f"{result.experiment_dir}/results.json){detail}")
+    failures = [TaskFailure.from_traceback("trial", int(row.trial_id), str(row.error), tail_lines=6)
+                for row in failed.itertuples()]
+    raise TrialError.of(f"no trial of the experiment succeeded ({len(result.results)} trials; see "
+                        f"{result.experiment_dir}/results.json)", failures)
