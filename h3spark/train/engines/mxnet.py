@@ -45,10 +45,10 @@ FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"  # fault injection for failure/resume 
 LOG_EVERY_STEPS = 10
 
 
-def build_mlp(hidden: list[int], classes: int, seed: int, dropout: float = 0.0):
+def build_mlp(hidden: list[int], classes: int, seed: int):
     """The MLP of ``mxnet_models.build_mlp``, initialised from ``seed`` (the same on every worker)."""
     mx.random.seed(seed)
-    net = models.build_mlp(hidden, classes, dropout=dropout)
+    net = models.build_mlp(hidden, classes)
     net.initialize(mx.init.Xavier())
     return net
 

@@ -47,17 +47,6 @@ RENDEZVOUS_TIMEOUT_S = 120
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-def build_mlp(in_features: int, hidden: list[int], classes: int, seed: int) -> nn.Module:
-    """Linear+ReLU layers then ``classes`` logits, initialised from ``seed`` (the same on every rank)."""
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = []
-    for units in hidden:
-        layers += [nn.Linear(in_features, units), nn.ReLU()]
-        in_features = units
-    layers.append(nn.Linear(in_features, classes))
-    return nn.Sequential(*layers)
-
-
 def make_optimizer(params, settings: dict) -> torch.optim.Optimizer:
     name, extra = settings["optimizer"].lower(), dict(settings.get("optimizer_params") or {})
     if name == "sgd":
