@@ -83,3 +83,22 @@ def spark_submit():
         return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
 
     return submit
+
+
+@pytest.fixture
+def run_after_each_change():
+    """``run_after_each_change(fs, after_each)`` makes a storage FileSystem call ``after_each``
+    after every call that changes storage, so that a reader runs between the steps of a publish
+    in a fixed order (no timing); it returns the list of the calls made, in order."""
+
+    def wrap(fs, after_each) -> list[str]:
+        steps = []
+        for name in ("makedirs", "write_bytes", "rename", "delete"):
+            def changed(*args, _call=getattr(fs, name), _name=name):
+                _call(*args)
+                steps.append(_name)
+                after_each()
+            setattr(fs, name, changed)
+        return steps
+
+    return wrap

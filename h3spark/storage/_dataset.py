@@ -1,8 +1,9 @@
 """Describe a Parquet dataset's files for its manifest, so readers never need to list.
 
-Layout: part files at the dataset root, or one ``split=NAME/`` directory per split
-(Hive-style, as Spark's ``partitionBy("split")`` writes). The manifest's ``splits`` maps
-each split (``all`` when there are none) to its rows and files::
+Layout of one version's folder (see ``_layout``): part files at its root, or one
+``split=NAME/`` directory per split (Hive-style, as Spark's ``partitionBy("split")``
+writes). The manifest's ``splits`` maps each split (``all`` when there are none) to its
+rows and files::
 
     "splits": {"train": {"rows": 800, "files": [{"path": "split=train/part-0.parquet",
                                                 "rows": 800, "row_groups": 4}]}}
@@ -17,7 +18,7 @@ ALL_ROWS = "all"
 
 
 def describe_splits(uri: str, fs: FileSystem | None = None) -> dict[str, dict]:
-    """Rows and files of every split under a (possibly unpublished) dataset directory."""
+    """Rows and files of every split under a version's folder (usually the one being published)."""
     fs = fs or filesystem_for(uri)
     splits: dict[str, dict] = {}
     root_files = _parquet_files(fs, uri, "")

@@ -105,43 +105,15 @@ def test_a_version_folder_resolves_to_itself_and_the_root_needs_a_complete_versi
         resolve_published(uri)
 
 
-class SteppingFileSystem(LocalFileSystem):
-    """The local disk, running ``after_each`` after every call that changes it: a reader
-    interleaved with each step of a publish, in a fixed order."""
-
-    def __init__(self, after_each):
-        self.after_each, self.steps = after_each, []
-
-    def _step(self, what):
-        self.steps.append(what)
-        self.after_each()
-
-    def makedirs(self, uri):
-        super().makedirs(uri)
-        self._step("makedirs")
-
-    def write_bytes(self, uri, data):
-        super().write_bytes(uri, data)
-        self._step("write_bytes")
-
-    def rename(self, source, target):
-        super().rename(source, target)
-        self._step("rename")
-
-    def delete(self, uri):
-        super().delete(uri)
-        self._step("delete")
-
-
-def test_readers_see_the_old_or_the_new_dataset_after_every_step_of_an_overwrite(tmp_path):
+def test_readers_see_the_old_or_the_new_dataset_after_every_step_of_an_overwrite(tmp_path, run_after_each_change):
     uri = f"file://{tmp_path}/ds"
     publish(uri, b"v1")
-    seen = []
-    fs = SteppingFileSystem(lambda: seen.append(read(uri)))
+    seen, fs = [], LocalFileSystem()
+    steps = run_after_each_change(fs, lambda: seen.append(read(uri)))
     publish(uri, b"v2", overwrite=True, fs=fs)
-    assert {"rename", "delete"} <= set(fs.steps) and len(seen) == len(fs.steps)
+    assert {"rename", "delete"} <= set(steps) and len(seen) == len(steps)
     assert set(seen) == {("v1", "v1"), ("v2", "v2")}  # never nothing, never a mix of the two
-    assert seen.index(("v2", "v2")) == fs.steps.index("rename") and seen[-1] == ("v2", "v2")
+    assert seen.index(("v2", "v2")) == steps.index("rename") and seen[-1] == ("v2", "v2")
     assert [name for name in entries(tmp_path) if name.startswith(".")] == []
 
 
