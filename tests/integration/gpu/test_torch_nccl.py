@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from h3spark.storage import describe_splits, publishing, write_manifest
+from h3spark.storage import describe_splits, publishing, resolve_published, write_manifest
 
 ROOT = Path(__file__).resolve().parents[3]
 GPU_PROBE = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"
@@ -72,8 +72,11 @@ def test_engine_trains_with_nccl_one_process_per_gpu_and_resumes(tmp_path):
     assert losses and all(event.step % 10 == 0 and np.isfinite(event.value) for event in losses)
     resumed = run("--resume", "--set", "training.epochs=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    steps = sorted(os.listdir(tmp_path / "w" / "checkpoints" / "gpu"))
-    last = json.loads((tmp_path / "w" / "checkpoints" / "gpu" / steps[-1] / "checkpoint.json").read_text())
+    assert "resuming from step" in resumed.stderr and "of run 1" in resumed.stderr
+    from h3spark.train import latest_checkpoint
+
+    last_uri = latest_checkpoint(f"file://{tmp_path}/w/checkpoints/gpu")
+    last = json.loads((Path(resolve_published(last_uri)[len("file://"):]) / "checkpoint.json").read_text())
     assert last["engine"] == "torch" and last["step"] == 2 * (8192 // gpus // 256)
 
 
