@@ -7,6 +7,7 @@ import logging
 from h3spark.config import SourceConfig
 from h3spark.errors import DataError, DependencyError
 from h3spark.ingest._bundled import load_bundled
+from h3spark.ingest._columns import CORRUPT_COLUMN
 from h3spark.storage import resolve_source, resolve_uri
 
 logger = logging.getLogger(__name__)
@@ -27,11 +28,28 @@ def read_source(spark, source: SourceConfig, workdir: str | None = None):
     options = {**(_CSV_DEFAULTS if source.format == "csv" else {}), **{k: str(v) for k, v in source.options.items()}}
     logger.info("reading %s source=%s", source.format, uri)
     try:
-        return spark.read.options(**options).format(source.format).load(uri)
+        return _load(spark, source.format, options, uri)
     except Exception as error:  # pyspark's AnalysisException for a missing path
         if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
             raise DataError(f"source.path {uri} does not exist. Check the path in the config.") from None
         raise
+
+
+def _load(spark, file_format: str, options: dict, uri: str):
+    """Spark's reader; a CSV one keeps each row with the wrong number of fields in ``_corrupt_record``
+    (without that column in the schema, Spark drops extra fields and pads short rows silently)."""
+    reader = spark.read.options(**options).format(file_format)
+    if file_format != "csv" or options.get("mode", "PERMISSIVE").upper() != "PERMISSIVE":
+        return reader.load(uri)
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    inferred = reader.load(uri).schema  # the one inference pass inferSchema makes anyway
+    if CORRUPT_COLUMN in inferred.names:
+        return reader.load(uri)
+    schema = StructType(inferred.fields + [StructField(CORRUPT_COLUMN, StringType())])
+    options = {**{key: value for key, value in options.items() if key != "inferSchema"},
+               "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+    return spark.read.options(**options).schema(schema).format("csv").load(uri)
 
 
 def _kafka_reader():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from h3spark.ingest import read_source
+from h3spark.ingest import checked_rows, manifest_columns, read_source
 from h3spark.storage import describe_splits, publishing, read_manifest, resolve_published, resolve_uri, write_manifest
 from h3spark.workflow._context import RunContext
 
@@ -18,15 +18,15 @@ def ingest_stage(ctx: RunContext) -> None:
     frame = read_source(ctx.spark, config.source, str(ctx.workdir))
     if config.dataset.partitions:
         frame = frame.repartition(config.dataset.partitions)
-    frame = frame.cache()
+    source = config.source
+    frame = checked_rows(frame.cache(), f"source {source.path or source.topic or source.name}")
     rows = frame.count()
     with publishing(uri, overwrite=config.dataset.overwrite) as tmp_uri:
         frame.write.parquet(tmp_uri)
         write_manifest(tmp_uri, {
             "rows": rows,
             "schema": frame.schema.jsonValue(),
-            "features": "features",
-            "label": "label",
+            **manifest_columns(frame.schema),  # only columns the source has
             "source": config.source.model_dump(exclude_none=True),
             "splits": describe_splits(tmp_uri),
         })
@@ -39,6 +39,7 @@ def training_stage(ctx: RunContext) -> None:
     """Train the configured model on the published dataset."""
     training = ctx.config.training
     uri = ctx.outputs.get("dataset_uri") or resolve_uri(ctx.config.dataset.uri, ctx.workdir)
+    require_training_columns(uri)
     if training.engine != "sklearn":
         from h3spark.train import train_from_config
 
@@ -56,3 +57,11 @@ def training_stage(ctx: RunContext) -> None:
     ctx.report("model", f"sklearn {training.model}")
     held_out = f"the {metrics['evaluated_on']} split" if "evaluated_on" in metrics else "held-out rows"
     ctx.report("accuracy", f"{metrics['accuracy']:.4f} on {metrics['test_rows']} {held_out}")
+
+
+def require_training_columns(uri: str) -> None:
+    """The features and label columns the dataset's manifest names exist: a DataError on the driver,
+    before any worker starts, when it names none or its files lack them."""
+    from h3spark.feed import DataIterator
+
+    DataIterator(uri, batch_size=1, prefetch=0, read_threads=1).dataset_.require_label()

@@ -1,0 +1,28 @@
+"""What an ingested dataset's manifest claims: only the features and label columns the data has."""
+
+from pyspark.sql.types import ArrayType, DoubleType, FloatType, LongType, StringType, StructField, StructType
+
+from h3spark.ingest import load_bundled, manifest_columns
+
+
+def _schema(**columns) -> StructType:
+    return StructType([StructField(name, data_type) for name, data_type in columns.items()])
+
+
+def test_a_source_without_such_columns_claims_none():
+    plain = _schema(x1=DoubleType(), x2=DoubleType(), y=LongType())
+    assert manifest_columns(plain) == {"features": None, "label": None}
+
+
+def test_a_label_column_is_claimed_and_a_features_column_only_when_it_holds_numbers():
+    assert manifest_columns(_schema(features=StringType(), label=LongType())) == {"features": None, "label": "label"}
+    vectors = _schema(features=ArrayType(FloatType()), label=StringType())
+    assert manifest_columns(vectors) == {"features": "features", "label": "label"}
+    assert manifest_columns(_schema(features=ArrayType(StringType()))) == {"features": None, "label": None}
+
+
+def test_bundled_datasets_have_the_columns_their_manifest_claims():
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = from_arrow_schema(load_bundled("iris").schema)  # as spark.createDataFrame(table) has it
+    assert manifest_columns(schema) == {"features": "features", "label": "label"}
