@@ -43,3 +43,26 @@ def test_an_unreachable_broker_is_a_clear_error(spark, tmp_path):
     else:
         raise AssertionError("expected an error for an unreachable broker")
     assert time.monotonic() - started < 60
+
+
+def test_malformed_records_on_the_report_topic_are_counted_in_the_summary(spark, kafka_bootstrap, tmp_path):
+    topic = f"h3spark-test-metrics-{uuid.uuid4().hex[:8]}"
+
+    def noisy(params, ctx):
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        producer.send(topic, b"not json")
+        producer.send(topic, json.dumps({"op": "report", "trial_id": ctx.trial_id, "step": 0}).encode())  # no run_id
+        producer.flush()
+        producer.close()
+        ctx.report({"accuracy": 0.5, "phase": "warmup"}, step=0)  # answered after the two above: same partition
+        return {"accuracy": 0.9}
+
+    result = tune.launch(noisy, {}, spark=spark, kafka={"bootstrap_servers": kafka_bootstrap, "topic": topic},
+                         experiment_dir=str(tmp_path / "exp"))
+    assert result.results.iloc[0]["status"] == "completed"
+    assert result.warnings == [
+        "trial 0 reported metric 'phase' = 'warmup' (str) at step 0, not a number: TensorBoard and early stopping skip it",
+        "2 messages to the experiment's dispatcher were refused (not from a trial of this experiment, or malformed); "
+        f"the first: a record that is not JSON (Expecting value: line 1 column 1 (char 0)) on {topic}"]
