@@ -16,8 +16,8 @@ def _experiment(args) -> int:
     from h3spark.tune import require_success, run_experiment
     from h3spark.workflow import RunContext
 
-    config = load_from_args(args)
-    ctx = RunContext.create(config, args.workdir)
+    ctx = RunContext.create(load_from_args(args), args.workdir)
+    config = ctx.config
     try:
         result = run_experiment(config, ctx.workdir, ctx.spark)
     finally:
@@ -27,6 +27,6 @@ def _experiment(args) -> int:
     require_success(result)
     best = (f"trial {result.best_trial_id}: {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")
     print_summary(f"h3spark experiment {config.name}: done", [
-        ("experiment dir", result.experiment_dir), ("best", best), ("best logdir", str(result.best_logdir)),
+        *ctx.summary, ("experiment dir", result.experiment_dir), ("best", best), ("best logdir", str(result.best_logdir)),
         ("tensorboard", f"h3spark tensorboard {result.experiment_dir}")])
     return 0

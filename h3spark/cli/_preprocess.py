@@ -13,14 +13,14 @@ def register(subparsers, common) -> None:
 
 
 def _preprocess(args) -> int:
-    from h3spark.config import DEFAULT_WORKDIR
     from h3spark.preprocess import preprocess
     from h3spark.spark import stop_spark
+    from h3spark.workflow import RunContext
 
-    config = load_from_args(args)
+    ctx = RunContext.create(load_from_args(args), args.workdir)
     try:
-        result = preprocess(config, workdir=args.workdir or config.workdir or DEFAULT_WORKDIR)
+        result = preprocess(ctx.config, workdir=str(ctx.workdir))
     finally:
         stop_spark()
-    print_summary(f"h3spark preprocess {config.name}: done", result.summary())
+    print_summary(f"h3spark preprocess {ctx.config.name}: done", ctx.summary + result.summary())
     return 0

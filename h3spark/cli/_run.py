@@ -19,12 +19,18 @@ def _run(args) -> int:
 
     config = load_from_args(args)
     ctx = run(config, workdir=args.workdir)
-    print_summary(f"h3spark run {config.name}: done (workdir {ctx.workdir})", ctx.summary)
+    print_summary(f"h3spark run {config.name}: done", ctx.summary)
     return 0
 
 
 def _validate(args) -> int:
+    """Check the config and say where its paths resolve (under --workdir, when given); create nothing."""
+    from h3spark.workflow import choose_workdir, resolve_paths
+
     config = load_from_args(args)
     sections = [name for name in type(config).model_fields if name in config.model_fields_set]
     print(f"{args.config}: valid (name={config.name}; sections: {', '.join(sections)})")
+    workdir = choose_workdir(config, args.workdir)
+    _, paths = resolve_paths(config, workdir)
+    print_summary("paths", [("workdir", str(workdir)), *paths])
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from h3spark.cli._common import add_config_argument, load_from_args, print_summary
 
 
@@ -22,12 +20,12 @@ def _train(args) -> int:
         from h3spark.workflow import run
 
         ctx = run(config, workdir=args.workdir)
-        print_summary(f"h3spark train {config.name}: done (workdir {ctx.workdir})", ctx.summary)
+        print_summary(f"h3spark train {config.name}: done", ctx.summary)
         return 0
     from h3spark.train import train_from_config
-    from h3spark.config import DEFAULT_WORKDIR
+    from h3spark.workflow import RunContext
 
-    workdir = Path(args.workdir or config.workdir or DEFAULT_WORKDIR).expanduser().resolve()
-    summary, _ = train_from_config(config, workdir, resume=args.resume)
-    print_summary(f"h3spark train {config.name}: done (workdir {workdir})", summary)
+    ctx = RunContext.create(config, args.workdir)
+    summary, _ = train_from_config(ctx.config, ctx.workdir, resume=args.resume)
+    print_summary(f"h3spark train {config.name}: done", ctx.summary + summary)
     return 0

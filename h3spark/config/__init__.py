@@ -4,12 +4,16 @@ from h3spark.config._base import StrictModel
 from h3spark.config._defaults import DEFAULT_WORKDIR
 from h3spark.config._experiment import EarlyStoppingConfig, ExperimentConfig, ExperimentModelConfig, KafkaChannelConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
+from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
 
 __all__ = [
+    "WORKDIR_PATHS",
+    "escapes_workdir",
+    "escape_message",
     "DEFAULT_WORKDIR",
     "Domain",
     "Int",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from h3spark.config._base import StrictModel
+from h3spark.config._base import ERROR_AT, StrictModel
 from h3spark.config._experiment import ExperimentConfig
+from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._preprocess import PreprocessConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 
@@ -31,6 +33,16 @@ class H3SparkConfig(StrictModel):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
             raise ValueError("must start with a letter or digit and use only letters, digits, '_', '.' and '-'")
         return value
+
+    @field_validator(*sorted({section for section, _ in WORKDIR_PATHS}))
+    @classmethod
+    def _paths_stay_in_the_workdir(cls, section, info):
+        for owner, key in WORKDIR_PATHS:
+            value = getattr(section, key, None) if owner == info.field_name else None
+            if isinstance(value, str) and escapes_workdir(value):
+                raise PydanticCustomError("path_escapes_workdir", "{message}",
+                                          {"message": escape_message(value), ERROR_AT: key})
+        return section
 
     @model_validator(mode="after")
     def _reader_fits_source(self) -> "H3SparkConfig":
