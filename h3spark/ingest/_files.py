@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from h3spark.config import SourceConfig
-from h3spark.errors import DataError, DependencyError
+from h3spark.errors import DataError, DependencyError, StorageError
 from h3spark.ingest._bundled import load_bundled
 from h3spark.ingest._columns import CORRUPT_COLUMN
+from h3spark.spark import spark_errors
 from h3spark.storage import resolve_source, resolve_uri
 
 logger = logging.getLogger(__name__)
@@ -27,12 +28,9 @@ def read_source(spark, source: SourceConfig, workdir: str | None = None):
         uri = resolve_source(uri)  # a published dataset: its current version
     options = {**(_CSV_DEFAULTS if source.format == "csv" else {}), **{k: str(v) for k, v in source.options.items()}}
     logger.info("reading %s source=%s", source.format, uri)
-    try:
+    with spark_errors(f"reading source.path {uri}", {DataError: "Check the path in the config.",
+                                                     StorageError: "Check that the storage is up and the path readable."}):
         return _load(spark, source.format, options, uri)
-    except Exception as error:  # pyspark's AnalysisException for a missing path
-        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
-            raise DataError(f"source.path {uri} does not exist. Check the path in the config.") from None
-        raise
 
 
 def _load(spark, file_format: str, options: dict, uri: str):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from h3spark.errors import DataError, DependencyError
+from h3spark.spark import spark_errors
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,9 @@ def read_kafka_batch(spark, source):
     reader = (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", source.topic)
               .option("startingOffsets", "earliest").option("endingOffsets", "latest").options(**options))
     logger.info("reading kafka topic=%s bootstrap=%s", source.topic, bootstrap)
-    try:
+    with spark_errors(f"reading Kafka topic {source.topic!r} from {bootstrap}", _hints()):
         raw = reader.load().selectExpr("CAST(value AS STRING) AS value")
         return _decode_json(spark, raw, source.options.get("schema"))
-    except Exception as error:  # Spark's AnalysisException / Py4JJavaError, by message
-        raise _translated(error, source.topic, bootstrap) from None
 
 
 def _decode_json(spark, raw, schema: str | None):
@@ -61,13 +60,7 @@ def _package_hint() -> str:
             "there yet).")
 
 
-def _translated(error: Exception, topic: str, bootstrap: str) -> Exception:
-    text = str(error)
-    if isinstance(error, (DataError, DependencyError)):
-        return error
-    if "Failed to find data source: kafka" in text or "DATA_SOURCE_NOT_FOUND" in text:
-        return DependencyError(f"Spark's Kafka source is not on the classpath. {_package_hint()}")
-    if "UnknownTopicOrPartition" in text or "TimeoutException" in text:
-        return DataError(f"cannot read Kafka topic {topic!r} from {bootstrap}: is the broker up (h3spark services up "
-                         f"kafka) and does the topic exist?")
-    return DataError(f"reading Kafka topic {topic!r} from {bootstrap} failed: {text.strip().splitlines()[0]}")
+def _hints() -> dict[type, str]:
+    """How to fix what reading a topic raises, by class (see h3spark.spark's translation table)."""
+    return {DependencyError: _package_hint(),
+            DataError: "Is the broker up (h3spark services up kafka), and does the topic exist?"}

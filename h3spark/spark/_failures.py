@@ -44,6 +44,7 @@ JAVA_ERROR_MAP: dict[str, type[H3SparkError]] = {
 CONDITION_MAP: dict[str, tuple[type[H3SparkError], str]] = {
     "PATH_NOT_FOUND": (DataError, "{path} does not exist"),
     "DATA_SOURCE_NOT_FOUND": (DependencyError, "Spark has no data source {provider!r} on its classpath"),
+    "KAFKA_DATA_SOURCE_NOT_ENABLED": (DependencyError, "Spark has no data source 'kafka' on its classpath"),
 }
 
 
