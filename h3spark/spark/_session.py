@@ -25,10 +25,12 @@ _DEFAULT_CONF = {
     "spark.ui.showConsoleProgress": "true",
     "spark.sql.session.timeZone": "UTC",
 }
+_LOOPBACK = "127.0.0.1"
 _LOCAL_CONF = {
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": _LOOPBACK,
+    "spark.driver.bindAddress": _LOOPBACK,
 }
+_LOCAL_MASTERS = ("local", "spark://127.", "spark://localhost")
 
 
 def get_spark(config: SparkConfig | None = None):
@@ -45,6 +47,9 @@ def get_spark(config: SparkConfig | None = None):
     for key, value in _conf_for(master, config, submitted).items():
         builder = builder.config(key, value)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    ui_address = _ui_bind_address(master, config, os.environ)
+    if ui_address:  # read by the JVM pyspark is about to start (one per process)
+        os.environ["SPARK_LOCAL_IP"] = ui_address
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.log_level)
     quiet_task_failures(spark.sparkContext, config.log_level)
@@ -64,9 +69,24 @@ def _submitted_conf():
     return SparkConf()
 
 
+def _ui_bind_address(master: str, config: SparkConfig, environ) -> str | None:
+    """Where the driver's web UI will listen, as ``SPARK_LOCAL_IP`` for a driver on this machine.
+
+    Spark binds its UI to ``SPARK_LOCAL_IP``, else to every interface (``spark.driver.bindAddress``
+    does not reach it). A local master keeps it on loopback; a config widens it with
+    ``spark.conf: {spark.driver.bindAddress: ...}``, the environment with ``SPARK_LOCAL_IP``.
+    None: leave it to Spark (a cluster master, whose executors must reach the driver).
+    """
+    if "spark.driver.bindAddress" in config.conf:
+        return str(config.conf["spark.driver.bindAddress"])
+    if not master.startswith(_LOCAL_MASTERS):
+        return None
+    return environ.get("SPARK_LOCAL_IP") or _LOOPBACK
+
+
 def _conf_for(master: str, config: SparkConfig, submitted) -> dict[str, str]:
     conf = dict(_DEFAULT_CONF)
-    if master.startswith(("local", "spark://127.", "spark://localhost")):
+    if master.startswith(_LOCAL_MASTERS):
         conf.update(_LOCAL_CONF)
     conf["spark.pyspark.python"] = sys.executable
     conf.update({key: _spark_value(value) for key, value in config.conf.items()})
