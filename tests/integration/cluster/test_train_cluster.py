@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[3]
-pytest.importorskip("mxnet")
 
 
 def test_launch_runs_the_plain_mxnet_script_on_the_standalone_cluster(spark_cluster):
+    require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")
     done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "launch", "--master", spark_cluster, "-n", "2", "-s", "1",
                            "--start-timeout", "120", "--", sys.executable, str(ROOT / "examples" / "mxnet_dist_mlp.py"),
                            "--rows", "4096", "--epochs", "1"],

@@ -1,14 +1,21 @@
-"""The MXNet and torch adapters (each skips cleanly when its framework is absent)."""
+"""The MXNet adapter (.venv has MXNet), and the torch adapter's install hint when torch is absent.
+The torch adapter itself runs under torch's interpreter: tests/integration/torch/test_torch_adapters.py."""
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
 
 from h3spark.feed import DataIterator, StreamBatcher
+from tests.conftest import require
 
 HAS_MXNET = importlib.util.find_spec("mxnet") is not None
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture
+def mxnet_installed():
+    require(HAS_MXNET, "mxnet is not installed (pip install 'h3spark[mxnet]')")
 
 
 def separable(dataset):
@@ -16,8 +23,7 @@ def separable(dataset):
     return dataset(rows=256, files=2, row_groups=2, width=4)
 
 
-@pytest.mark.skipif(not HAS_MXNET, reason="mxnet is not installed (pip install 'h3spark[mxnet]')")
-def test_mxnet_iter_epochs_shapes_and_padding(dataset):
+def test_mxnet_iter_epochs_shapes_and_padding(dataset, mxnet_installed):
     from h3spark.feed import MXNetDataIter
 
     data = DataIterator(dataset(rows=10, files=1, row_groups=1), batch_size=4, shuffle=True, seed=1)
@@ -34,8 +40,7 @@ def test_mxnet_iter_epochs_shapes_and_padding(dataset):
     assert it.epoch == 1 and [list(b.label[0].asnumpy()) for b in epoch1] != [list(b.label[0].asnumpy()) for b in epoch0]
 
 
-@pytest.mark.skipif(not HAS_MXNET, reason="mxnet is not installed (pip install 'h3spark[mxnet]')")
-def test_gluon_trains_from_the_iterator(dataset):
+def test_gluon_trains_from_the_iterator(dataset, mxnet_installed):
     import mxnet as mx
     from mxnet import autograd, gluon
 
@@ -61,8 +66,7 @@ def test_gluon_trains_from_the_iterator(dataset):
     assert len(losses) == 24 and np.mean(losses[-8:]) < np.mean(losses[:8])
 
 
-@pytest.mark.skipif(not HAS_MXNET, reason="mxnet is not installed (pip install 'h3spark[mxnet]')")
-def test_mxnet_iter_over_a_stream():
+def test_mxnet_iter_over_a_stream(mxnet_installed):
     from h3spark.feed import MXNetDataIter
 
     records = [{"features": [float(i), 0.0], "label": i} for i in range(5)]
@@ -72,28 +76,11 @@ def test_mxnet_iter_over_a_stream():
         len(it)
 
 
-@pytest.mark.skipif(HAS_TORCH, reason="torch is installed; this checks the message when it is not")
-def test_torch_missing_gives_an_install_hint(dataset):
+def test_torch_missing_gives_an_install_hint(dataset, monkeypatch):
     from h3spark.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed, wherever this runs
     from h3spark.feed import TorchBatches
 
     with pytest.raises(DependencyError, match=r"pip install 'h3spark\[torch\]'"):
         TorchBatches(DataIterator(dataset(rows=4), batch_size=2))
-
-
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (pip install 'h3spark[torch]')")
-def test_torch_tensors_share_memory_with_writable_batches(dataset):
-    import torch
-
-    from h3spark.feed import TorchBatches
-
-    data = DataIterator(dataset(rows=40, files=1, row_groups=1), batch_size=8, shuffle=True, shuffle_buffer=16)
-    batches = list(TorchBatches(data))
-    assert len(batches) == len(data) == 5
-    x, y = batches[0]
-    assert x.dtype == torch.float32 and x.shape == (8, 4) and torch.equal(x[:, 0], y.float())
-    adapter = TorchBatches(data)
-    writable = np.arange(6, dtype=np.float32)
-    assert adapter._tensor(writable).data_ptr() == writable.ctypes.data  # zero-copy
-    read_only = np.frombuffer(writable.tobytes(), dtype=np.float32)
-    assert adapter._tensor(read_only).data_ptr() != read_only.ctypes.data  # copied, never aliased

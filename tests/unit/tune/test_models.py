@@ -4,6 +4,7 @@ included) reach the model the engine builds."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -12,10 +13,15 @@ from h3spark.config import H3SparkConfig, validate
 from h3spark.errors import ConfigError
 from h3spark.tune._from_config import search_from_config, train_fn_from_config
 from h3spark.tune._models import GluonTrainer, TorchTrainer
+from tests.conftest import require
 from tests.unit.train.test_splits import CLEAN, FakeContext, publish
 
 HAS_MXNET = importlib.util.find_spec("mxnet") is not None
-needs_mxnet = pytest.mark.skipif(not HAS_MXNET, reason="mxnet is not installed (pip install 'h3spark[mxnet]')")
+
+
+@pytest.fixture
+def needs_mxnet():
+    require(HAS_MXNET, "mxnet is not installed (pip install 'h3spark[mxnet]')")
 
 
 def experiment(model: dict, space: dict):
@@ -28,8 +34,7 @@ def dropout_rates(net) -> list[float]:
     return [block._rate for block in net._children.values() if type(block).__name__ == "Dropout"]
 
 
-@needs_mxnet
-def test_dropout_from_the_search_space_reaches_the_gluon_mlp(tmp_path):
+def test_dropout_from_the_search_space_reaches_the_gluon_mlp(tmp_path, needs_mxnet):
     trainer, trials = experiment({"engine": "mxnet", "name": "mlp", "params": {"epochs": 1, "hidden": [8, 4]}},
                                  {"dropout": [0.0, 0.3]})
     uri = publish(tmp_path, {"train": CLEAN, "test": CLEAN})
@@ -42,8 +47,7 @@ def test_dropout_from_the_search_space_reaches_the_gluon_mlp(tmp_path):
     assert [dropout_rates(net) for net in nets] == [[], [0.3, 0.3]]
 
 
-@needs_mxnet
-def test_dropout_is_checked_and_belongs_to_the_mlp(tmp_path):
+def test_dropout_is_checked_and_belongs_to_the_mlp(tmp_path, needs_mxnet):
     uri = publish(tmp_path, {"train": CLEAN, "test": CLEAN})
     with pytest.raises(ConfigError, match=r"The 'dropout' parameter of the MLP must be a number in the range \[0, 1\). Got 1.5 instead."):
         GluonTrainer("mlp", {"epochs": 1})({"dropout": 1.5}, FakeContext(uri))
@@ -51,9 +55,10 @@ def test_dropout_is_checked_and_belongs_to_the_mlp(tmp_path):
         GluonTrainer("cnn", {"epochs": 1})({"dropout": 0.2}, FakeContext(uri))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
-def test_the_torch_trainer_says_where_torch_is_needed():
+def test_the_torch_trainer_says_where_torch_is_needed(monkeypatch):
     from h3spark.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed, wherever this runs
 
     trainer = TorchTrainer("mlp", {"dropout": 0.2})  # built on the driver, which needs no torch
     with pytest.raises(DependencyError, match=r"pip install 'h3spark\[torch\]'.*spark\.pyspark\.python=\.venv-torch/bin/python"):

@@ -1,7 +1,9 @@
-"""A small separable classification dataset published per the dataset contract (pyarrow, no Spark)."""
+"""MXNet for every test here, and a small separable classification dataset published per the
+dataset contract (pyarrow, no Spark)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -10,6 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from h3spark.storage import describe_splits, publishing, write_manifest
+from tests.conftest import require
+
+
+@pytest.fixture(autouse=True)
+def _mxnet():
+    """These tests train with MXNet or launch ps-lite roles: skip outside CI, fail under CI, without it."""
+    require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")
 
 
 def publish_blobs(root, rows: int = 2048, width: int = 16, classes: int = 4, seed: int = 0) -> str:

@@ -16,7 +16,6 @@ from h3spark.train._procs import marked_processes
 
 ROOT = Path(__file__).resolve().parents[4]
 EXAMPLE = str(ROOT / "examples" / "mxnet_dist_mlp.py")
-pytest.importorskip("mxnet")
 ROLES = 4  # scheduler, server, 2 workers
 
 

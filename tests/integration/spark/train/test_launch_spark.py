@@ -18,7 +18,6 @@ from h3spark.train._procs import marked_processes
 
 ROOT = Path(__file__).resolve().parents[4]
 EXAMPLE = str(ROOT / "examples" / "mxnet_dist_mlp.py")
-pytest.importorskip("mxnet")
 
 
 def assert_no_orphans(launch_id: str, within_s: float = 10.0) -> None:

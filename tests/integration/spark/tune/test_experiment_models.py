@@ -47,10 +47,10 @@ def test_an_unknown_model_param_fails_each_trial_not_the_command(tmp_path, capsy
     assert "no trial of the experiment succeeded" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mxnet") is None, reason="mxnet is not installed (pip install 'h3spark[mxnet]')")
 @pytest.mark.parametrize("model, space", [("mlp", {"hidden": [32], "lr": [0.01], "dropout": [0.1]}),
                                           ("cnn", {"channels": [8], "lr": [0.02]})])
 def test_gluon_trainers_read_the_dataset_through_the_iterator(tmp_path, model, space):
+    require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")
     workdir = tmp_path / "work"
     config = tmp_path / "gluon.yaml"
     config.write_text(textwrap.dedent(f"""
