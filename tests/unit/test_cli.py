@@ -102,3 +102,13 @@ def test_launch_passes_everything_after_the_separator_to_the_command():
     assert args.num_workers == 2 and args.command == ["python", "train.py", "--workdir", "w", "-n", "5"]
     with pytest.raises(UsageError, match="unrecognized arguments: --bogus"):
         build_parser().parse_args(["launch", "-n", "1", "--bogus", "--", "true"])
+
+
+def test_validate_refuses_an_alias_bomb_with_exit_2(tmp_path, capsys):
+    levels = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 12)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("name: demo\ntraining:\n  params:\n" + "".join(f"    {level}\n" for level in levels))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "aliases expand to more than 50,000 values (an alias bomb?)" in err and "Traceback" not in err
