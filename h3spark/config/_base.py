@@ -6,8 +6,9 @@ from typing import Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-#: The error type of a true/false given where a number goes; ``ctx["field"]`` names the key.
-BOOL_FOR_A_NUMBER = "bool_for_a_number"
+#: Errors raised by a model about one of its keys carry the key's dotted path below the model
+#: in ``ctx[ERROR_AT]``, so the loader can name that key and its line.
+ERROR_AT = "at"
 
 
 class StrictModel(BaseModel):
@@ -25,8 +26,8 @@ class StrictModel(BaseModel):
             for name, field in cls.model_fields.items():
                 value = data.get(field.alias or name)
                 if isinstance(value, bool) and _is_number(field.annotation):
-                    raise PydanticCustomError(BOOL_FOR_A_NUMBER, "must be a number; true and false are not numbers. "
-                                              "Got {value} instead.", {"field": name, "value": str(value).lower()})
+                    raise PydanticCustomError("bool_for_a_number", "must be a number; true and false are not numbers. "
+                                              "Got {value} instead.", {ERROR_AT: name, "value": str(value).lower()})
         return data
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from h3spark.config._base import BOOL_FOR_A_NUMBER
+from h3spark.config._base import ERROR_AT
 from h3spark.config._yaml import load_value, parse_yaml, read_config_text
 from h3spark.errors import ConfigError
 
@@ -137,7 +137,8 @@ def _below_any(loc: tuple, paths: list[tuple]) -> bool:
 
 def _loc(item: dict) -> tuple:
     loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
-    return loc + (item["ctx"]["field"],) if item["type"] == BOOL_FOR_A_NUMBER else loc
+    at = item.get("ctx", {}).get(ERROR_AT)
+    return loc + tuple(at.split(".")) if at else loc
 
 
 def _key(loc: tuple) -> str:
