@@ -13,6 +13,7 @@ prints its message (no traceback) and exits with its ``exit_code``.
     ├── ServiceError                a local Kafka / HDFS / Spark service
     ├── DependencyError             an optional package or tool is missing
     └── JobFailedError              exit 1: work started and failed on a worker
+        │                           .failures: one TaskFailure per failed rank, trial or slot
         └── TrialError              one trial of an experiment
 
 A JobFailedError from several ranks, trials or slots is raised once, on the driver, and
