@@ -59,13 +59,23 @@ def test_a_failing_worker_fails_the_launch_with_role_rank_host_and_tail():
 
 
 def fail_on_every_rank():
+    import os
+    import time
+
+    # every rank raises only once all ranks got here, so the failures really come together
+    folder, world_size = os.environ["H3SPARK_TEST_BARRIER"], int(os.environ["WORLD_SIZE"])
+    open(os.path.join(folder, os.environ["RANK"]), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(folder)) < world_size and time.monotonic() < deadline:
+        time.sleep(0.01)
     print(f"rank {os.environ['RANK']} about to fail", flush=True)
     raise RuntimeError(f"boom from rank {os.environ['RANK']}")
 
 
-def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail():
+def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(tmp_path):
     with pytest.raises(JobFailedError) as caught:
-        distributed(fail_on_every_rank, num_workers=2, framework="torch", launcher="local", echo=False)
+        distributed(fail_on_every_rank, num_workers=2, framework="torch", launcher="local", echo=False,
+                    env={"H3SPARK_TEST_BARRIER": str(tmp_path)})
     message, failures = str(caught.value), caught.value.failures
     assert message.startswith("the launch failed on 2 of 2 tasks:")
     assert [(f.kind, f.index, f.error_type, f.message) for f in failures] == [
@@ -74,11 +84,16 @@ def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_
     assert "worker 0 on host" in message and "worker 1 on host" in message and "rank 1 about to fail" in message
 
 
-def test_plain_commands_failing_on_both_ranks_name_each_exit_code_and_output():
-    script = "import os, sys\nprint('rank', os.environ['RANK'], 'gives up', flush=True)\nsys.exit(3 + int(os.environ['RANK']))"
+def test_plain_commands_failing_on_both_ranks_name_each_exit_code_and_output(tmp_path):
+    script = ("import os, sys, time\nfolder = os.environ['H3SPARK_TEST_BARRIER']\n"
+              "open(os.path.join(folder, os.environ['RANK']), 'w').close()\n"
+              "deadline = time.monotonic() + 120\n"
+              "while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:\n    time.sleep(0.01)\n"
+              "print('rank', os.environ['RANK'], 'gives up', flush=True)\nsys.exit(3 + int(os.environ['RANK']))")
     with pytest.raises(JobFailedError, match=r"(?s)worker 0 on host .+ exited with code 3.*rank 0 gives up.*"
                                              r"worker 1 on host .+ exited with code 4.*rank 1 gives up"):
-        launch([sys.executable, "-c", script], num_workers=2, kind="torch", launcher="local", echo=False)
+        launch([sys.executable, "-c", script], num_workers=2, kind="torch", launcher="local", echo=False,
+               env={"H3SPARK_TEST_BARRIER": str(tmp_path)})
 
 
 def test_a_killed_launcher_process_leaves_no_child_behind(tmp_path):

@@ -22,16 +22,23 @@ def no_orphans(launch_id: str, within_s: float = 10.0) -> bool:
 
 def fail_on_every_rank():
     import os
+    import time
 
+    # every rank raises only once all ranks got here, so the failures really come together
+    folder, world_size = os.environ["H3SPARK_TEST_BARRIER"], int(os.environ["WORLD_SIZE"])
+    open(os.path.join(folder, os.environ["RANK"]), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(folder)) < world_size and time.monotonic() < deadline:
+        time.sleep(0.01)
     print(f"rank {os.environ['RANK']} about to fail", flush=True)
     raise RuntimeError(f"boom from rank {os.environ['RANK']}")
 
 
-def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(spark):
+def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(spark, tmp_path):
     launch_id = uuid.uuid4().hex
     with pytest.raises(JobFailedError) as caught:
         distributed(fail_on_every_rank, num_workers=2, framework="torch", spark=spark,
-                    env={"H3SPARK_LAUNCH_ID": launch_id}, echo=False)
+                    env={"H3SPARK_LAUNCH_ID": launch_id, "H3SPARK_TEST_BARRIER": str(tmp_path)}, echo=False)
     message, failures = str(caught.value), caught.value.failures
     assert message.startswith("the launch failed on 2 of 2 tasks:") and "\tat org.apache" not in message
     assert [(f.kind, f.index, f.error_type, f.message) for f in failures] == [
