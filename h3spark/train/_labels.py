@@ -32,10 +32,11 @@ def check_training_labels(settings: dict) -> None:
 
 
 def check_labels(uri: str, classes: int, setting: str, splits: Iterable[str | None] = (None,)) -> None:
-    """Raise DataError when a split's labels fall outside ``0 .. classes - 1`` (``setting`` names
-    where ``classes`` was set). A split of None is the feeder's default (train, else all)."""
+    """Raise DataError when a split has no label column or its labels fall outside ``0 .. classes - 1``
+    (``setting`` names where ``classes`` was set). A split of None is the feeder's default (train, else all)."""
     for split in dict.fromkeys(splits):
         dataset = _dataset(uri, split)
+        dataset.require_label()  # a dataset without labels is refused here, before any worker starts
         bounds = _label_bounds(dataset)
         if bounds is not None and (bounds[0] < 0 or bounds[1] >= classes):
             where = uri if dataset.split == ALL_ROWS else f"split {dataset.split!r} of {uri}"

@@ -54,3 +54,28 @@ def test_h3spark_train_with_too_few_classes_exits_2_before_any_worker_starts(lab
     err = capsys.readouterr().err
     assert "run from 0 to 9, but training.params.classes is 3" in err and "Traceback" not in err
     assert not (workdir / "checkpoints").exists() and not (workdir / "logs").exists()
+
+
+def test_h3spark_train_on_a_dataset_without_labels_exits_2_before_any_worker_starts(tmp_path, capsys):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from h3spark.storage import describe_splits, publishing, write_manifest
+
+    uri = f"file://{tmp_path}/unlabelled"
+    with publishing(uri) as tmp_uri:
+        folder = tmp_path / tmp_uri[len(f"file://{tmp_path}/"):]
+        folder.mkdir(parents=True)
+        values = np.ones((8, 4), np.float32)
+        offsets = pa.array(np.arange(0, values.size + 1, 4, dtype=np.int32))
+        pq.write_table(pa.table({"features": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)))}),
+                       folder / "part-00000.parquet")
+        write_manifest(tmp_uri, {"rows": 8, "features": "features", "label": None, "splits": describe_splits(tmp_uri)})
+    config = tmp_path / "train.yaml"
+    config.write_text(f"name: nolabel\ndataset: {{uri: '{uri}'}}\ntraining: {{engine: torch, launcher: local, workers: 1}}\n")
+    workdir = tmp_path / "work"
+    assert main(["train", str(config), "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert "the dataset names no label column" in err and "Traceback" not in err
+    assert not (workdir / "checkpoints").exists()
