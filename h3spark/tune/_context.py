@@ -119,9 +119,11 @@ class TrialContext:
     def _write_scalars(self, metrics: dict, step: int) -> None:
         for key, value in metrics.items():
             try:
-                self.writer.add_scalar(key, float(value), step)
-            except (TypeError, ValueError):
+                number = float(value)
+            except (TypeError, ValueError):  # the driver names such a metric in the experiment's warnings
+                logger.debug("metric %s=%r is no number, so TensorBoard does not get it trial=%s", key, value, self.trial_id)
                 continue
+            self.writer.add_scalar(key, number, step)
         self.writer.flush()
 
     def save_model(self, model) -> str:
