@@ -18,10 +18,16 @@ def task_slots(sc, needed: int = 1, wait_s: float = EXECUTOR_WAIT_S) -> int:
     executors still registering get up to ``wait_s`` to bring the count to ``needed``."""
     slots = _concurrent_tasks(sc)
     deadline = time.monotonic() + wait_s
-    while slots < needed and not sc.master.startswith("local") and time.monotonic() < deadline:
+    while slots < needed and not _in_process(sc.master) and time.monotonic() < deadline:
         time.sleep(_POLL_S)
         slots = _concurrent_tasks(sc)
     return slots
+
+
+def _in_process(master: str) -> bool:
+    """``local`` and ``local[N]`` run tasks in the driver's JVM, so there are no executors to wait for;
+    ``local-cluster[...]`` starts executors that register like a cluster's."""
+    return master == "local" or master.startswith("local[")
 
 
 def _concurrent_tasks(sc) -> int:
