@@ -102,3 +102,23 @@ def run_after_each_change():
         return steps
 
     return wrap
+
+
+@pytest.fixture
+def run_before_first_rename():
+    """``run_before_first_rename(fs, action)`` makes a storage FileSystem run ``action`` once,
+    just before its first rename: another writer's publish lands between a publish's last
+    check and its rename, in a fixed order (no timing). Returns ``fs``."""
+
+    def wrap(fs, action):
+        real = fs.rename
+
+        def rename(source, target):
+            fs.rename = real
+            action()
+            real(source, target)
+
+        fs.rename = rename
+        return fs
+
+    return wrap

@@ -108,7 +108,8 @@ def publish_record(folder: str, fs: FileSystem) -> dict[str, Any]:
     """Who published a version folder, and when (its ``_SUCCESS``); {} when it does not say."""
     try:
         record = json.loads(fs.read_bytes(join_uri(folder, SUCCESS_MARKER)) or b"{}")
-    except (StorageError, ValueError):  # an empty or foreign marker names no writer
+    except (StorageError, ValueError) as error:  # an empty or foreign marker names no writer
+        logger.debug("no publish record in %s: %s", folder, error)
         return {}
     return record if isinstance(record, dict) else {}
 

@@ -13,10 +13,11 @@ anything makes it visible (see ``_layout`` for the layout readers see):
   the newest version when the block began, then deletes the versions before N - 1.
 
 Renames are atomic on POSIX and HDFS, and neither replaces an existing target here, so two
-writers cannot both win: the one that loses (another publish took ``NAME``, or version N,
-while it wrote) gets DatasetExistsError naming the other's version, and its staging folder
-is removed. On any failure, Ctrl-C included, the staging folder is removed; a killed
-process leaves only a hidden staging folder, never a partial version. ``overwrite`` replaces
+writers cannot both win: the one that loses (another publish took ``NAME``, version N or a
+newer one while it wrote) gets DatasetExistsError naming the other's version, and its staging
+folder (or its version, when newer ones landed just before its rename) is removed. On any
+failure, Ctrl-C included, the staging folder is removed; a killed process leaves only a
+hidden staging folder, never a partial version. ``overwrite`` replaces
 only a dataset published this way; anything else at the URI is refused and left untouched.
 """
 
@@ -92,14 +93,43 @@ def _publish(uri: str, staging: str, number: int, first: bool, fs: FileSystem) -
     if not fs.isdir(tmp_uri):
         raise StorageError(f"nothing was written to {tmp_uri}, so {uri} was not published.")
     fs.write_bytes(join_uri(tmp_uri, SUCCESS_MARKER), _record(uri, number))
-    source, target = (staging, uri) if first else (tmp_uri, version_uri(uri, number))
+    if first:
+        _rename(uri, staging, uri, fs)
+    else:
+        _require_newest(uri, number - 1, fs)
+        _rename(uri, tmp_uri, version_uri(uri, number), fs)
+        _require_current(uri, number, fs)
+    logger.info("published %s version=%d", uri, number)
+
+
+def _rename(uri: str, source: str, target: str, fs: FileSystem) -> None:
     try:
         fs.rename(source, target)
     except StorageError:
         if not fs.exists(target):
             raise
         raise _lost_race(uri, target, fs) from None
-    logger.info("published %s version=%d", uri, number)
+
+
+def _require_newest(uri: str, base: int, fs: FileSystem) -> None:
+    """Refuse to publish after ``base`` once a newer version exists: its slot may be free again
+    (garbage collection deletes old versions), and a version renamed there is never read."""
+    newest = max(version_numbers(uri, fs), default=base)
+    if newest != base:
+        raise _lost_race(uri, version_uri(uri, newest), fs)
+
+
+def _require_current(uri: str, number: int, fs: FileSystem) -> None:
+    """After the rename: newer versions that landed between the check and the rename win, and
+    this one, which readers would never read, is removed."""
+    current = current_version(uri, fs)
+    if current == number:
+        return
+    _discard(fs, version_uri(uri, number))
+    if current is None:
+        raise StorageError(f"{uri}: version {number} was renamed into place, then another process deleted every "
+                           "version, so nothing was published. Run again.")
+    raise _lost_race(uri, version_uri(uri, current), fs)
 
 
 def _record(uri: str, number: int) -> bytes:

@@ -4,6 +4,7 @@ file system that runs a reader after each change; a publish run inside another's
 never timed."""
 
 import json
+import logging
 import os
 import socket
 
@@ -153,21 +154,62 @@ def test_a_writer_that_loses_the_first_publish_gets_an_error_naming_the_winner_a
     assert read(uri) == ("fast", "fast") and entries(tmp_path) == ["ds"]
 
 
-def test_a_race_lost_inside_the_rename_itself_is_refused_atomically(tmp_path, monkeypatch):
-    """Both writers passed the existence check; the other's rename lands just before ours,
-    which the check no longer sees: the rename itself must refuse the non-empty target."""
+def test_a_race_lost_inside_the_rename_itself_is_refused_atomically(tmp_path, monkeypatch, run_before_first_rename):
+    """The other's rename lands after our last check and just before ours, and the file
+    system's own existence check misses it: the rename itself must refuse the non-empty target."""
+    uri = f"file://{tmp_path}/ds"
+    publish(uri, b"v1")
+    target = str(tmp_path / "ds" / "_versions" / "00000002")
+    real = os.path.lexists
+
+    def other_writer():
+        publish(uri, b"fast", overwrite=True)
+        monkeypatch.setattr(os.path, "lexists", lambda path: False if path == target else real(path))
+
+    fs = run_before_first_rename(LocalFileSystem(), other_writer)
+    with pytest.raises(DatasetExistsError, match=f"another writer published {uri}/_versions/00000002 \\(by "):
+        publish(uri, b"slow", overwrite=True, fs=fs)
+    monkeypatch.undo()
+    assert read(uri) == ("fast", "fast") and entries(tmp_path) == ["ds"]
+
+
+def test_a_slow_overwrite_whose_version_number_was_freed_by_newer_publishes_is_refused(tmp_path):
+    """Versions 2, 3 and 4 land while a writer that began at version 1 writes version 2;
+    publishing 4 deleted version 2, so a rename to it would succeed and never be read."""
     uri = f"file://{tmp_path}/ds"
     publish(uri, b"v1")
     fs = filesystem_for(uri)
-    target = str(tmp_path / "ds" / "_versions" / "00000002")
-    with pytest.raises(DatasetExistsError, match="another writer published"):
+    with pytest.raises(DatasetExistsError) as lost:
         with publishing(uri, overwrite=True) as slow:
             fs.write_bytes(join_uri(slow, "part-0"), b"slow")
-            publish(uri, b"fast", overwrite=True)
-            real = os.path.lexists
-            monkeypatch.setattr(os.path, "lexists", lambda path: False if path == target else real(path))
-    monkeypatch.undo()
-    assert read(uri) == ("fast", "fast") and entries(tmp_path) == ["ds"]
+            for payload in (b"v2", b"v3", b"v4"):
+                publish(uri, payload, overwrite=True)
+    assert f"another writer published {uri}/_versions/00000004 (by {WRITER} at " in str(lost.value)
+    assert read(uri) == ("v4", "v4") and versions(tmp_path) == ["00000003", "00000004"]
+    assert entries(tmp_path) == ["ds"]
+
+
+def test_newer_publishes_that_land_just_before_the_rename_win_and_the_slow_version_is_removed(
+        tmp_path, run_before_first_rename):
+    uri = f"file://{tmp_path}/ds"
+    publish(uri, b"v1")
+    fs = run_before_first_rename(LocalFileSystem(), lambda: [publish(uri, p, overwrite=True) for p in (b"v2", b"v3", b"v4")])
+    with pytest.raises(DatasetExistsError, match=f"another writer published {uri}/_versions/00000004 \\(by .*nothing of it"):
+        publish(uri, b"slow", overwrite=True, fs=fs)
+    assert read(uri) == ("v4", "v4") and versions(tmp_path) == ["00000003", "00000004"]
+    assert entries(tmp_path) == ["ds"]
+
+
+def test_a_winner_whose_marker_is_not_a_record_is_named_without_a_writer_and_the_reason_is_logged(tmp_path, caplog):
+    uri = f"file://{tmp_path}/ds"
+    fs = filesystem_for(uri)
+    with caplog.at_level(logging.DEBUG, logger="h3spark.storage._layout"):
+        with pytest.raises(DatasetExistsError, match=f"another writer published {uri}/_versions/00000001 while"):
+            with publishing(uri) as slow:
+                fs.write_bytes(join_uri(slow, "part-0"), b"slow")
+                fs.write_bytes(f"{uri}/_versions/00000001/_SUCCESS", b"not json")  # a writer from elsewhere
+    assert f"no publish record in {uri}/_versions/00000001: Expecting value: line 1" in caplog.text
+    assert entries(tmp_path) == ["ds"]
 
 
 def test_an_interrupted_overwrite_keeps_the_current_version_and_leaves_nothing(tmp_path):

@@ -169,3 +169,24 @@ def test_overwrite_on_hdfs_leaves_a_folder_that_is_not_a_dataset_untouched(spark
         publish_squares(spark, uri, fs, 10, overwrite=True)
     assert fs.listdir(root) == ["d"] and fs.listdir(uri) == ["important.txt"]
     assert fs.read_bytes(join_uri(uri, "important.txt")) == b"x"
+
+
+def test_a_slow_overwrite_on_hdfs_loses_to_newer_versions_that_freed_its_number(spark, hdfs_dir,
+                                                                                run_before_first_rename):
+    """Versions 2, 3 and 4 land while a writer that began at version 1 writes version 2
+    (publishing 4 deletes 2): inside its block, and between its last check and its rename."""
+    root, fs = hdfs_dir
+    for name, land_before_rename in (("inside", False), ("rename", True)):
+        uri = join_uri(root, name)
+        publish_squares(spark, uri, fs, 10)
+        others = lambda: [publish_squares(spark, uri, fs, count, overwrite=True) for count in (2, 3, 4)]  # noqa: E731
+        slow_fs = WebHDFSFileSystem(fs.webhdfs_url)
+        if land_before_rename:
+            run_before_first_rename(slow_fs, others)
+        with pytest.raises(DatasetExistsError, match=f"another writer published {uri}/_versions/00000004 \\(by .*nothing of it"):
+            with publishing(uri, overwrite=True, fs=slow_fs) as slow:
+                spark.range(5).write.parquet(slow)
+                if not land_before_rename:
+                    others()
+        assert rows_seen(uri, fs) == 4 and fs.listdir(join_uri(uri, "_versions")) == ["00000003", "00000004"]
+    assert fs.listdir(root) == ["inside", "rename"]  # no staging folder, no hidden copy
