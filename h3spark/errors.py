@@ -93,6 +93,7 @@ class JobFailedError(H3SparkError):
     """Work started and failed on an executor, worker or trial."""
 
     exit_code = 1
+    failures: list[TaskFailure] | tuple = ()  # what an instance built without __init__ (e.g. unpickled) has
 
     def __init__(self, message: str = "", failures: list[TaskFailure] | tuple = ()):
         super().__init__(message)

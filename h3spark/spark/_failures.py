@@ -9,8 +9,11 @@ in the message of the error Spark ships. The driver raises the same h3spark clas
 same message (a StorageError naming host and port stays one), or a JobFailedError naming
 the task, the exception type and the tail of its traceback. A failure from the JVM is
 walked along its causes; the first cause whose Java class (or a superclass) is in
-``JAVA_ERROR_MAP`` decides the class, else the root cause is named. The Java stack and the
-full Python traceback go to the debug log, never into the message.
+``JAVA_ERROR_MAP`` decides the class, else the root cause is named. A Python worker that died
+(out of memory, a native crash, ``os._exit``) reaches the driver as Spark's "Python worker exited
+unexpectedly (crashed)" over a ``java.io.EOFException`` (an IOException, yet no storage failure):
+it is a JobFailedError saying the worker crashed. The Java stack and the full Python traceback
+go to the debug log, never into the message.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 import socket
 import traceback
 from contextlib import contextmanager
+from dataclasses import asdict
 
 from h3spark.errors import DataError, DependencyError, H3SparkError, JobFailedError, StorageError, TaskFailure
 
@@ -35,6 +39,7 @@ _PYTHON_EXCEPTION = "org.apache.spark.api.python.PythonException"
 # The Java class of a cause (or one of its superclasses) -> the h3spark class. Causes are looked
 # at from the outermost in; the first one found here wins.
 JAVA_ERROR_MAP: dict[str, type[H3SparkError]] = {
+    "java.io.EOFException": JobFailedError,  # before its superclass IOException: a stream cut off, mostly a dead Python worker
     "org.apache.kafka.common.errors.UnknownTopicOrPartitionException": DataError,
     "org.apache.kafka.common.errors.TimeoutException": DataError,
     "java.io.IOException": StorageError,  # file systems: HDFS blocks and DataNodes, missing files, refused connections
@@ -46,6 +51,14 @@ CONDITION_MAP: dict[str, tuple[type[H3SparkError], str]] = {
     "DATA_SOURCE_NOT_FOUND": (DependencyError, "Spark has no data source {provider!r} on its classpath"),
     "KAFKA_DATA_SOURCE_NOT_ENABLED": (DependencyError, "Spark has no data source 'kafka' on its classpath"),
 }
+# What Spark says when a Python worker's process died (Spark 4.3: a SparkException over an empty EOFException).
+WORKER_CRASHED = "Python worker exited unexpectedly"
+_EOF_EXCEPTION = "java.io.EOFException"
+_CRASH_SENTENCE = ("the Python worker crashed{where}: its process died without a Python exception (out of memory? "
+                   "a native crash such as a segfault? os._exit?). Look for the cause in the executor's log (or the "
+                   "kernel's for an OOM kill); spark.python.worker.faulthandler.enabled=true adds a native crash's "
+                   "Python stack")
+_LOST_TASK = re.compile(r"Lost task (\S+) in stage (\S+) \(TID \d+\) \((\S+) executor ([^)]+)\)")
 
 
 class CarriedError(RuntimeError):
@@ -73,6 +86,7 @@ def marker_line(error: BaseException) -> str:
     return f"{MARKER} " + json.dumps({
         "types": [f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__],
         "message": str(error)[:_MESSAGE_CHARS], "attributes": _json_attributes(error),
+        "failures": [asdict(failure) for failure in getattr(error, "failures", ()) if isinstance(failure, TaskFailure)],
         "task": None if context is None else context.partitionId(), "host": socket.gethostname(),
         "traceback": TaskFailure.from_exception("task", None, error, tail_lines=TAIL_LINES).tail})
 
@@ -131,6 +145,9 @@ def classify(causes: list[tuple[tuple[str, ...], str]], condition: str | None = 
             return cls, sentence.format_map(parameters or {})
         except (KeyError, ValueError):
             return cls, _first_lines(causes[0][1]) if causes else condition
+    crash = _worker_crash(causes)
+    if crash is not None:
+        return JobFailedError, crash
     for names, message in causes:
         cls = next((JAVA_ERROR_MAP[name] for name in names if name in JAVA_ERROR_MAP), None)
         if cls is not None:
@@ -139,17 +156,40 @@ def classify(causes: list[tuple[tuple[str, ...], str]], condition: str | None = 
     return JobFailedError, f"{_short(names[0])}: {_first_lines(message)}"
 
 
+def _worker_crash(causes: list[tuple[tuple[str, ...], str]]) -> str | None:
+    """The sentence for a Python worker that died (see the module docstring); None for any other failure."""
+    crashed = any(WORKER_CRASHED in message for _, message in causes)
+    if not crashed and not any(names[0] == _EOF_EXCEPTION and not message.strip() for names, message in causes):
+        return None
+    lost = next((found for _, message in causes if (found := _LOST_TASK.search(message))), None)
+    where = f" (task {lost[1]} in stage {lost[2]} on {lost[3]}, executor {lost[4]})" if lost else ""
+    return _CRASH_SENTENCE.format(where=where)
+
+
 def carried_error(text: str, what: str) -> BaseException | None:
-    """The task's own exception from its marker line in ``text``; None without one."""
+    """The task's own exception from its marker line in ``text``; None without one, or when the
+    marker cannot be read (e.g. cut off): the caller then translates the failure as any other."""
     found = re.findall(rf"{MARKER} (\{{.*\}})\s*$", text, flags=re.MULTILINE)
     if not found:
         return None
-    carried = json.loads(found[-1])
+    try:
+        return _rebuilt(json.loads(found[-1]), what)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        logger.debug("ignored an unreadable %s marker (%s: %s): %.200s", MARKER, type(error).__name__, error, found[-1])
+        return None
+
+
+def _rebuilt(carried: dict, what: str) -> BaseException:
+    """The exception a marker describes: the same h3spark class (attributes and failures restored,
+    ``__init__`` skipped, as its arguments are unknown), else a JobFailedError naming the task."""
+    failures = [TaskFailure(**fields) for fields in carried.get("failures") or ()]
     cls = _loaded_h3spark_class(carried["types"])
     if cls is not None:
         error = cls.__new__(cls)
         Exception.__init__(error, carried["message"])
         error.__dict__.update(carried["attributes"])
+        if issubclass(cls, JobFailedError):
+            error.failures = failures
         return error
     failure = TaskFailure("task", carried["task"], _short(carried["types"][0]), carried["message"],
                           carried["traceback"], carried["host"])

@@ -117,3 +117,45 @@ def test_a_failure_from_a_traceback_text_keeps_type_message_and_tail():
     assert failure.message == "\"train_fn returned no 'accuracy' metric\"" and len(failure.tail.splitlines()) == 2
     timeout = TaskFailure.from_traceback("trial", 4, "stopped after timeout_s=3: the trial ran longer than its time limit")
     assert timeout.error_type == "" and timeout.message.startswith("stopped after timeout_s=3")
+
+
+# What Spark 4.3 raised when a mapInArrow (or RDD) task called os._exit(1), measured on local[2]: the causes, outermost first.
+EOF_CAUSE = ("java.io.EOFException", "java.io.IOException", "java.lang.Exception", "java.lang.Throwable")
+CRASHED = "Python worker exited unexpectedly (crashed). Consider setting 'spark.python.worker.faulthandler.enabled' to 'true'"
+WORKER_EXIT = [(SPARK_EXCEPTION, "Job aborted due to stage failure: Task 0 in stage 0.0 failed 1 times, most recent failure: "
+                                 f"Lost task 0.0 in stage 0.0 (TID 0) (localhost executor driver): {CRASHED}\n\tat org.x"),
+               (SPARK_EXCEPTION, CRASHED), (EOF_CAUSE, "")]
+
+
+def test_a_crashed_python_worker_is_a_job_failure_saying_so_not_a_storage_error():
+    cls, sentence = classify(WORKER_EXIT)
+    assert cls is JobFailedError
+    assert sentence.startswith("the Python worker crashed (task 0.0 in stage 0.0 on localhost, executor driver): its "
+                               "process died without a Python exception (out of memory? a native crash such as a segfault?")
+    assert "EOFException" not in sentence and "spark.python.worker.faulthandler.enabled=true" in sentence
+    assert classify([(SPARK_EXCEPTION, "Job aborted"), (EOF_CAUSE, "")])[0] is JobFailedError  # no Spark sentence: still a crash
+    cls, sentence = classify([(SPARK_EXCEPTION, "Job aborted"), (EOF_CAUSE, "Unexpected end of input stream")])
+    assert (cls, sentence) == (JobFailedError, "EOFException: Unexpected end of input stream")  # a cut stream, no crash
+    assert classify([(BLOCK_MISSING, "Could not obtain block")])[0] is StorageError  # other IOExceptions stay storage
+
+
+def test_a_job_failure_carried_from_a_task_keeps_its_failures():
+    failures = [TaskFailure("worker", 1, "RuntimeError", "boom", "line a", "h1", "exited with code 1")]
+
+    def task(_batches):
+        raise TrialError.of("the launch failed on 1 of 2 tasks", failures)
+        yield
+
+    error = carried_error(shipped_text(task), "t")
+    assert type(error) is TrialError and error.failures == failures and error.exit_code == 1
+    assert str(error).startswith("the launch failed on 1 of 2 tasks:\n  worker 1 on host h1")
+    assert JobFailedError.__new__(JobFailedError).failures == ()  # any instance built without __init__ has them
+
+
+@pytest.mark.parametrize("marker", ['{"types": ["builtins.ValueError"], "message": "cut of}',  # cut off: not JSON
+                                    '{"message": "no types"}', '{"types": 3}', '{"types": []}',
+                                    '{"types": ["builtins.ValueError"], "message": "m", "failures": [{"x": 1}]}'])
+def test_an_unreadable_marker_leaves_the_failure_to_the_generic_translation(marker, caplog):
+    caplog.set_level("DEBUG", logger="h3spark.spark._failures")
+    assert carried_error(f"Traceback ...\n{MARKER} {marker}\n\tat org.apache.spark.Foo", "t") is None
+    assert "ignored an unreadable H3SPARK_TASK_ERROR marker" in caplog.text
