@@ -24,8 +24,14 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NODES = 50_000
 
-# Floats YAML 1.1 misses: an exponent without a dot (1e-12) or without a sign (1.5e3).
-_FLOAT = re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.[0-9_]+[eE][-+]?[0-9]+)$")
+# Floats YAML 1.1 misses: an exponent without a dot (1e-12) or without a sign (1.5e3). A digit
+# comes first, and after a leading dot, so that float() reads what is left once yaml drops the "_".
+_FLOAT = re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.[0-9][0-9_]*[eE][-+]?[0-9]+)$")
+
+# What yaml's scalar constructors raise for a value that their resolver or an explicit tag let
+# through but Python refuses (2020-13-01, !!float abc, 0x_, !!bool maybe, !!timestamp x).
+_VALUE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+_KINDS = {"timestamp": "date", "float": "number", "int": "integer", "bool": "boolean"}
 
 
 class _TooDeep(Exception):
@@ -35,6 +41,11 @@ class _TooDeep(Exception):
 
 class _TooMany(Exception):
     pass
+
+
+class _BadValue(Exception):
+    def __init__(self, line: int, problem: str, remedy: str):
+        self.line, self.problem, self.remedy = line, problem, remedy
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -63,6 +74,24 @@ class _ConfigLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except _VALUE_ERRORS as error:  # the innermost node's call turns it into _BadValue
+            raise self._bad_value(node, error) from None
+
+    def _bad_value(self, node: yaml.Node, error: Exception) -> _BadValue:
+        kind = node.tag.rsplit(":", 1)[-1]
+        noun = _KINDS.get(kind, kind)
+        detail = f" ({error})" if isinstance(error, ValueError) else ""
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode) and self.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
+            article = "an" if noun[0] in "aeiou" else "a"
+            return _BadValue(line, f"{node.value!r} reads as {article} {noun} but is not a valid one{detail}.",
+                             " Quote it to keep it a string.")
+        return _BadValue(line, f"{node.value!r} is not a valid {noun}, which its !!{kind} tag asks for{detail}.",
+                         " Correct it or drop the tag.")
+
 
 _ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
@@ -76,7 +105,13 @@ def read_config_text(path: Path, source: str) -> str:
     size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(source, [_too_big(size)])
-    return path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(source, [f"line {line}  byte 0x{data[error.start]:02x} is not UTF-8 text. Save the file "
+                                   "as UTF-8."]) from None
 
 
 def _too_big(size: int) -> str:
@@ -119,6 +154,8 @@ def _load(text: str, source: str, where: str, hint: str = "") -> tuple[yaml.Node
     except _TooDeep as error:
         raise ConfigError(source, [f"{where or f'line {error.line}  '}nesting deeper than {MAX_DEPTH} levels; "
                                    "a config needs far fewer. Flatten it."]) from None
+    except _BadValue as error:
+        raise ConfigError(source, [f"{where or f'line {error.line}  '}{error.problem}{hint or error.remedy}"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = where or (f"line {mark.line + 1}  " if mark else "")

@@ -204,3 +204,50 @@ def test_too_many_values_are_refused_and_overrides_obey_the_same_bounds(tmp_path
                         "point source.path at it."]
     problems, _ = problems_of(write(tmp_path, "name: demo\n"), ["training.params.p=" + "[" * 100 + "]" * 100])
     assert problems == ["--set  training.params.p: nesting deeper than 64 levels; a config needs far fewer. Flatten it."]
+
+
+def validate_cli(path, capsys, *overrides):
+    """``h3spark validate`` on ``path``: its exit code and its stderr."""
+    from h3spark.cli import main
+
+    code = main(["validate", str(path), *[arg for override in overrides for arg in ("--set", override)]])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("  lr: 2020-13-01", "line 3  '2020-13-01' reads as a date but is not a valid one (month must be in 1..12). "
+                         "Quote it to keep it a string."),
+    ("  params: {when: 2020-02-30 10:00:00}", "line 3  '2020-02-30 10:00:00' reads as a date but is not a valid one"),
+    ("  params: {x: !!float abc}", "line 3  'abc' is not a valid number, which its !!float tag asks for "
+                                   "(could not convert string to float: 'abc'). Correct it or drop the tag."),
+    ("  params: {x: !!bool maybe}", "line 3  'maybe' is not a valid boolean, which its !!bool tag asks for."),
+    ("  params: {x: !!timestamp soon}", "line 3  'soon' is not a valid date, which its !!timestamp tag asks for."),
+    ("  params: {x: 0x_}", "line 3  '0x_' reads as an integer but is not a valid one"),
+])
+def test_a_value_yaml_cannot_construct_is_a_config_error_naming_its_line(tmp_path, capsys, line, problem):
+    path = write(tmp_path, f"name: demo\ntraining:\n{line}\n")
+    code, err = validate_cli(path, capsys)
+    assert code == 2 and problem in err and "Traceback" not in err
+
+
+def test_a_value_yaml_cannot_construct_in_an_override_says_how_to_quote_it(tmp_path, capsys):
+    path = write(tmp_path, "name: demo\n")
+    code, err = validate_cli(path, capsys, "training.lr=2020-13-01")
+    assert code == 2 and "Traceback" not in err
+    assert ("--set  training.lr: '2020-13-01' reads as a date but is not a valid one (month must be in 1..12). "
+            "Quote a string value: --set \"training.lr='2020-13-01'\".") in err
+
+
+@pytest.mark.parametrize("text", ["._e3", "-._1e3"])
+def test_a_dot_without_a_digit_is_not_a_float_but_a_string(tmp_path, capsys, text):
+    path = write(tmp_path, f"name: demo\ntraining:\n  params: {{x: {text}}}\n")
+    assert load_config(path).training.params == {"x": text}
+    assert validate_cli(write(tmp_path, f"name: demo\ntraining:\n  lr: {text}\n"), capsys)[0] == 2
+
+
+def test_a_config_that_is_not_utf8_names_the_line_of_the_first_bad_byte(tmp_path, capsys):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: demo\ntraining:\n  params: {city: Zürich}\n".encode("latin-1"))
+    code, err = validate_cli(path, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"invalid config {path} (1 problem)\n  line 3  byte 0xfc is not UTF-8 text. Save the file as UTF-8." in err
