@@ -1,11 +1,17 @@
 """Checkpoints on file:// or hdfs://, one folder per run: ``CKPT_URI/run-0002/step-00000100/``.
 
 A training run without ``--resume`` is a new run: it takes the next run number, so it never
-mixes with the checkpoints of earlier runs (they stay where they are). ``--resume`` continues
-the newest run that has a checkpoint, from its highest step, and only when that checkpoint
-was written with the same settings: each ``checkpoint.json`` records its run, its step, the
-config hash and the settings hashed (everything that shapes the weights; not how long, how
-often or where to log), so a refusal names the settings that differ.
+mixes with the checkpoints of earlier runs (they stay where they are). The driver reserves
+the number before any worker starts: it creates ``run-N`` (holding ``run.json`` until the
+first checkpoint) by a rename that never replaces anything, and takes N + 1 when another job
+got N first, so two jobs on one ``checkpoint_uri`` never share a run. A job that fails before
+its first save leaves a run folder without checkpoints, which ``--resume`` passes over. ``--resume`` continues the newest run
+that has a checkpoint, from its highest step, and only when that checkpoint was written with
+the same settings: each ``checkpoint.json`` records its run, its step, the config hash and
+the settings hashed (everything that shapes the weights; not how long, how often or where to
+log), so a refusal names the settings that differ. Checkpoints of the layout before runs
+(``CKPT_URI/step-N`` with no ``run-*`` folder) are not resumed silently: ``--resume`` refuses
+them and says how to move them into a run.
 
 Each checkpoint is published atomically (``_SUCCESS`` last), so a job killed while writing
 leaves no half checkpoint behind. After each save a run keeps its last ``keep`` checkpoints
@@ -20,7 +26,10 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
+import socket
+import uuid
 from dataclasses import dataclass
 
 from h3spark.errors import StorageError, UsageError
@@ -31,6 +40,7 @@ logger = logging.getLogger(__name__)
 _RUN_DIR = re.compile(r"^run-(\d{4,})$")
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 META_NAME = "checkpoint.json"
+RUN_MARKER = "run.json"  # holds a reserved run folder until its first checkpoint does
 DEFAULT_KEEP = 3
 _MISSING = object()
 # Settings a resume may change: how long and how often to train, where to write, which split
@@ -75,12 +85,16 @@ class RunPlan:
 
 
 def plan_run(root: str, settings: dict, resume: bool) -> RunPlan:
-    """A new run (the next number) or, with ``resume``, the newest checkpoint of the newest run
-    that has one; raises UsageError when that checkpoint was written with other settings."""
+    """A new run (the next free number, reserved here) or, with ``resume``, the newest checkpoint
+    of the newest run that has one; raises UsageError when that checkpoint was written with other
+    settings, or when the only checkpoints under ``root`` are of the layout before runs."""
+    fs = filesystem_for(root)
     runs = _runs(root)
     latest = _newest_checkpoint(root, runs) if resume else None
+    if resume and latest is None:
+        _refuse_old_layout(root, fs)
     if latest is None:
-        plan = RunPlan(root, (runs[-1] if runs else 0) + 1)
+        plan = RunPlan(root, reserve_run(root, (runs[-1] if runs else 0) + 1, fs))
         if resume:
             logger.info("no checkpoint under %s to resume; %s", root, plan.describe())
         elif runs:
@@ -89,17 +103,56 @@ def plan_run(root: str, settings: dict, resume: bool) -> RunPlan:
     run, step, uri = latest
     meta = read_meta(uri)
     if meta.get("config_hash") != config_hash(settings):
-        raise UsageError(_mismatch(uri, run, step, meta, settings))
+        raise UsageError(_mismatch(uri, run, step, meta, settings, runs[-1] + 1))
     return RunPlan(root, run, uri, step)
 
 
-def _mismatch(uri: str, run: int, step: int, meta: dict, settings: dict) -> str:
+def reserve_run(root: str, first: int, fs=None) -> int:
+    """Create the folder of run ``first``, or of the next number no other job holds; return its number.
+
+    The folder is filled (``run.json``) under a hidden staging name and renamed into place; a
+    rename never replaces an existing target (nor a non-empty folder, on POSIX), so exactly one
+    of the jobs racing for a number gets it."""
+    fs = fs or filesystem_for(root)
+    staging = join_uri(root, f".run-reserving-{uuid.uuid4().hex[:12]}")
+    record = {"host": socket.gethostname(), "pid": os.getpid()}
+    fs.write_bytes(join_uri(staging, RUN_MARKER), json.dumps(record).encode())
+    run = first
+    try:
+        while True:
+            target = run_uri(root, run)
+            try:
+                fs.rename(staging, target)
+                return run
+            except StorageError:
+                if not fs.exists(target):
+                    raise
+            logger.info("run %d under %s was taken by another job; trying run %d", run, root, run + 1)
+            run += 1
+    finally:
+        fs.delete(staging)  # gone once renamed; left over when a rename failed otherwise
+
+
+def _refuse_old_layout(root: str, fs) -> None:
+    """Checkpoints written before runs existed (``root/step-N``) are never passed over in silence."""
+    if not fs.exists(root):
+        return
+    steps = [name for name in map(_basename, fs.listdir(root)) if _STEP_DIR.match(name)]
+    if steps:
+        raise UsageError(
+            f"cannot resume: {root} holds checkpoints of the old layout ({', '.join(steps[-3:])}: step folders "
+            f"directly under checkpoint_uri, before runs existed) and no run with a checkpoint. Move them into a run "
+            f"folder to resume them ({root}/step-N -> {root}/run-0001/step-N, with mv or hdfs dfs -mv), or train "
+            "without --resume to start a new run beside them, or point training.checkpoint_uri elsewhere.")
+
+
+def _mismatch(uri: str, run: int, step: int, meta: dict, settings: dict, next_run: int) -> str:
     saved, now = meta.get("config") or {}, config_identity(settings)
     changed = [f"{key}: {_show(saved, key)} in the checkpoint, {_show(now, key)} now"
                for key in sorted(set(saved) | set(now)) if saved.get(key, _MISSING) != now.get(key, _MISSING)]
     details = "; ".join(changed) if changed else "it records no config hash (written by an older h3spark)"
     return (f"cannot resume from {uri} (step {step} of run {run}): it was written with other settings ({details}). "
-            f"Resume with the settings it was written with, or train without --resume to start run {run + 1} "
+            f"Resume with the settings it was written with, or train without --resume to start run {next_run} "
             f"beside it, or point training.checkpoint_uri elsewhere.")
 
 
@@ -120,6 +173,7 @@ class CheckpointWriter:
         self.root, self.run, self.keep = root, run, keep
         self.record = {"run": run, "config_hash": config_hash(settings), "config": config_identity(settings)}
         self.fs = filesystem_for(root)
+        self._marker = join_uri(run_uri(root, run), RUN_MARKER)  # deleted after this writer's first save
 
     @classmethod
     def from_settings(cls, settings: dict) -> "CheckpointWriter":
@@ -140,6 +194,9 @@ class CheckpointWriter:
                 self.fs.write_bytes(join_uri(tmp_uri, name), data)
             self.fs.write_bytes(join_uri(tmp_uri, META_NAME), json.dumps(record, indent=2).encode())
         logger.info("checkpoint saved step=%d run=%d uri=%s", step, self.run, uri)
+        if self._marker is not None:  # the checkpoint holds the run folder now: it lists steps only
+            self.fs.delete(self._marker)
+            self._marker = None
         self.prune()
         return uri
 

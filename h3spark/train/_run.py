@@ -42,9 +42,11 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
     if training is None or training.engine not in _ENGINE_MODULES:
         raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
                          "(engine sklearn runs with 'h3spark run CONFIG').")
+    # the driver's checks come first: a refused job reserves no run (worker_settings does, see plan_run)
+    dataset_uri = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
+    require_published(dataset_uri)
+    check_training_labels({**training.model_dump(), "dataset_uri": dataset_uri})
     settings = worker_settings(config, Path(workdir), resume, dataset_uri)
-    require_published(settings["dataset_uri"])
-    check_training_labels(settings)
     if training.launcher == "spark" and spark is None:
         from h3spark.spark import get_spark
 

@@ -10,7 +10,9 @@ import pytest
 from h3spark.cli import main
 from h3spark.errors import UsageError
 from h3spark.train import latest_checkpoint
-from h3spark.train._checkpoint import CheckpointWriter, config_hash, load_checkpoint, plan_run, read_meta
+from h3spark.storage import LocalFileSystem
+from h3spark.train._checkpoint import (RUN_MARKER, CheckpointWriter, config_hash, load_checkpoint, plan_run, read_meta,
+                                       reserve_run)
 
 SETTINGS = {"engine": "mxnet", "lr": 0.05, "params": {"hidden": [32], "classes": 4}, "seed": 3, "epochs": 2,
             "checkpoint_interval": 8, "dataset_uri": "file:///data/blobs"}
@@ -104,3 +106,52 @@ def test_h3spark_train_resume_with_changed_settings_exits_2_with_the_way_out(lab
     assert "Traceback" not in err
     resumed = worker_settings(load_config(str(config_path), overrides=["training.epochs=3"]), workdir, resume=True)
     assert (resumed["run"], resumed["resume_step"]) == (1, 8)
+
+
+def test_each_new_run_is_reserved_when_planned_so_two_jobs_never_share_one(tmp_path):
+    root = f"file://{tmp_path}/ckpt"
+    first, second = plan_run(root, SETTINGS, resume=False), plan_run(root, SETTINGS, resume=False)  # no save between
+    assert (first.run, second.run) == (1, 2)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["run-0001", "run-0002"]  # no staging left
+    assert (tmp_path / "ckpt" / "run-0001" / RUN_MARKER).is_file()
+    write(root, 1, [8])
+    assert sorted(p.name for p in (tmp_path / "ckpt" / "run-0001").iterdir()) == ["step-00000008"]  # the marker's job is done
+
+
+def test_a_job_that_loses_the_race_for_a_run_number_takes_the_next(tmp_path):
+    root = f"file://{tmp_path}/ckpt"
+
+    class RacedFileSystem(LocalFileSystem):
+        raced = False
+
+        def rename(self, source, target):
+            if not self.raced:  # another job reserves the same number between our listing and our rename
+                self.raced = True
+                assert reserve_run(root, 1) == 1
+            super().rename(source, target)
+
+    assert reserve_run(root, 1, RacedFileSystem()) == 2
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["run-0001", "run-0002"]
+
+
+def test_resume_passes_over_an_empty_reserved_run_and_the_refusal_names_the_real_next_run(tmp_path):
+    root = f"file://{tmp_path}/ckpt"
+    write(root, 1, [8])
+    assert plan_run(root, SETTINGS, resume=False).run == 2  # reserved, then its job failed before any save
+    plan = plan_run(root, SETTINGS, resume=True)
+    assert (plan.run, plan.step, plan.resume_from) == (1, 8, f"{root}/run-0001/step-00000008")
+    with pytest.raises(UsageError, match="train without --resume to start run 3 beside it"):
+        plan_run(root, {**SETTINGS, "lr": 0.2}, resume=True)
+
+
+def test_resume_refuses_checkpoints_of_the_layout_before_runs_and_says_how_to_move_them(tmp_path):
+    root = f"file://{tmp_path}/ckpt"
+    for step in (8, 16):
+        (tmp_path / "ckpt" / f"step-{step:08d}").mkdir(parents=True)
+    with pytest.raises(UsageError) as caught:
+        plan_run(root, SETTINGS, resume=True)
+    message = str(caught.value)
+    assert message.startswith(f"cannot resume: {root} holds checkpoints of the old layout (step-00000008, step-00000016:")
+    assert f"({root}/step-N -> {root}/run-0001/step-N, with mv or hdfs dfs -mv)" in message
+    assert not (tmp_path / "ckpt" / "run-0001").exists()  # nothing reserved for a refused resume
+    assert plan_run(root, SETTINGS, resume=False).run == 1  # a new run beside them is fine
