@@ -5,6 +5,11 @@ softmax loss clips a larger label to the last class without a word, so a model w
 classes than the data would train and "succeed". The label range comes from the min/max
 statistics in each file's footer (the rows are read only for a row group without them).
 
+Null labels are refused too (DataError naming the file and row group), whether some or all
+of a row group's labels are null: a null is no class, and the feeder would stop at it
+mid-training ("has N null rows") where this check stops before any worker starts. The
+footer's null count tells; a row group whose footer lacks it is read.
+
     >>> check_labels("datasets/digits", classes=10, setting="training.params.classes")
 """
 
@@ -76,9 +81,10 @@ def _label_bounds(dataset) -> tuple[float, float] | None:
         metadata = dataset.parquet_metadata(file)
         column = _column_index(metadata, dataset.label)
         for group in range(metadata.num_row_groups):
-            if metadata.row_group(group).num_rows == 0:
+            row_group = metadata.row_group(group)
+            if row_group.num_rows == 0:
                 continue
-            bounds = _footer_bounds(metadata.row_group(group).column(column)) or _read_bounds(dataset, file, group)
+            bounds = _group_bounds(dataset, file, group, row_group.column(column).statistics, row_group.num_rows)
             low, high = min(low, bounds[0]), max(high, bounds[1])
     return (low, high) if low <= high else None
 
@@ -88,11 +94,13 @@ def _column_index(metadata, name: str) -> int:
     return paths.index(name)  # FeedDataset checked that the column exists
 
 
-def _footer_bounds(chunk) -> tuple[float, float] | None:
-    statistics = chunk.statistics
-    if statistics is None or not statistics.has_min_max:
-        return None
-    return statistics.min, statistics.max
+def _group_bounds(dataset, file: int, group: int, statistics, rows: int) -> tuple[float, float]:
+    """``(min, max)`` of one row group's labels: from the footer when it counts no nulls, else read."""
+    if statistics is not None and statistics.has_null_count and statistics.null_count == 0 and statistics.has_min_max:
+        return statistics.min, statistics.max
+    if statistics is not None and statistics.has_null_count and statistics.null_count > 0:
+        raise DataError(_null_labels(dataset, file, group, statistics.null_count, rows))
+    return _read_bounds(dataset, file, group)
 
 
 def _read_bounds(dataset, file: int, group: int) -> tuple[float, float]:
@@ -102,5 +110,13 @@ def _read_bounds(dataset, file: int, group: int) -> tuple[float, float]:
     with dataset.fs.open_input(dataset.file_uri(file)) as handle:
         parquet = pq.ParquetFile(handle, metadata=dataset.parquet_metadata(file))
         column = parquet.read_row_group(group, columns=[dataset.label]).column(dataset.label)
+    if column.null_count:
+        raise DataError(_null_labels(dataset, file, group, column.null_count, len(column)))
     bounds = pc.min_max(column)
     return bounds["min"].as_py(), bounds["max"].as_py()
+
+
+def _null_labels(dataset, file: int, group: int, nulls: int, rows: int) -> str:
+    return (f"{dataset.describe(file, group)}: {nulls} of {rows} labels (column {dataset.label!r}) are null; a null "
+            "label is no class, so training on it is wrong. Drop those rows or fill in their labels, then publish the "
+            "dataset again.")

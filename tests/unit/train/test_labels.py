@@ -19,6 +19,20 @@ def test_label_range_of_a_split(labelled, statistics):
     assert label_range(uri) == (1, 7)  # the feeder's default split: train
 
 
+@pytest.mark.parametrize("statistics", [True, False], ids=["footer statistics", "rows read without them"])
+@pytest.mark.parametrize("labels, nulls", [([1, 2, None, None], 2), ([1, 2, 0, None], 1)], ids=["all null", "some null"])
+def test_null_labels_are_refused_naming_the_file_and_row_group(labelled, statistics, labels, nulls):
+    import pyarrow as pa
+
+    uri = labelled({"train": labels}, statistics=statistics, row_group_rows=2, label_type=pa.int64())
+    with pytest.raises(DataError) as caught:
+        check_labels(uri, 10, "training.params.classes")
+    message = str(caught.value)
+    assert message.startswith(f"{uri}/") and message.endswith(
+        f"/split=train/part-00000.parquet row group 1: {nulls} of 2 labels (column 'label') are null; a null label is no "
+        "class, so training on it is wrong. Drop those rows or fill in their labels, then publish the dataset again.")
+
+
 def test_labels_beyond_the_classes_are_refused_with_the_range_and_the_setting(labelled):
     uri = labelled({"train": DIGITS})
     check_labels(uri, 10, "training.params.classes")
