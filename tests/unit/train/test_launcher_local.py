@@ -72,7 +72,8 @@ def fail_on_every_rank():
     raise RuntimeError(f"boom from rank {os.environ['RANK']}")
 
 
-def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(tmp_path):
+def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(tmp_path, monkeypatch):
+    monkeypatch.setenv("H3SPARK_FAILURE_GRACE_S", "60")  # the driver waits for both failures however busy the host
     with pytest.raises(JobFailedError) as caught:
         distributed(fail_on_every_rank, num_workers=2, framework="torch", launcher="local", echo=False,
                     env={"H3SPARK_TEST_BARRIER": str(tmp_path)})
@@ -84,7 +85,8 @@ def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_
     assert "worker 0 on host" in message and "worker 1 on host" in message and "rank 1 about to fail" in message
 
 
-def test_plain_commands_failing_on_both_ranks_name_each_exit_code_and_output(tmp_path):
+def test_plain_commands_failing_on_both_ranks_name_each_exit_code_and_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("H3SPARK_FAILURE_GRACE_S", "60")  # the driver waits for both failures however busy the host
     script = ("import os, sys, time\nfolder = os.environ['H3SPARK_TEST_BARRIER']\n"
               "open(os.path.join(folder, os.environ['RANK']), 'w').close()\n"
               "deadline = time.monotonic() + 120\n"

@@ -34,7 +34,8 @@ def fail_on_every_rank():
     raise RuntimeError(f"boom from rank {os.environ['RANK']}")
 
 
-def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(spark, tmp_path):
+def test_ranks_failing_together_are_raised_once_naming_every_rank_with_type_and_tail(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("H3SPARK_FAILURE_GRACE_S", "60")  # the driver waits for both failures however busy the host
     launch_id = uuid.uuid4().hex
     with pytest.raises(JobFailedError) as caught:
         distributed(fail_on_every_rank, num_workers=2, framework="torch", spark=spark,
