@@ -12,6 +12,9 @@ Messages (JSON lines), each answered by one line:
 Anyone who reaches the port can connect, so nothing a message says is trusted:
 - every message carries the experiment's token (:mod:`h3spark.transport`); a connection
   that sends a line without it, or no line within ``auth_timeout_s``, is closed unanswered;
+  its first line may be at most ``AUTH_LINE_BYTES`` long (a longer one ends the connection
+  unread), so connections that never authenticate cannot make the driver hold a full
+  ``MAX_LINE_BYTES`` line each; an authenticated connection's lines may be that long;
 - every message is checked against its schema (:mod:`h3spark.tune._schema`) before
   anything is stored; a bad one is answered ``{"error": ...}`` and ends the connection;
 - a trial is leased to the connection that took it: only that connection may renew it or
@@ -41,6 +44,7 @@ from h3spark.tune._wire import LEASE_S, MAX_LINE_BYTES, decode, encode
 logger = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+AUTH_LINE_BYTES = 64 << 10  # the longest first (unauthenticated) line; a slot's first is a small 'next' or 'report'
 TIMEOUT_GRACE_S = 30.0
 MAX_PROBLEMS_KEPT = 20
 
@@ -136,16 +140,16 @@ class Dispatcher:
             threading.Thread(target=self._serve, args=(sock, session), name="h3spark-slot", daemon=True).start()
 
     def _serve(self, sock: socket.socket, session: _Session) -> None:
-        guard = threading.Timer(self.auth_timeout_s, _hang_up, args=(sock,))
-        guard.daemon = True
-        guard.start()  # a connection that says nothing with the token is closed after auth_timeout_s
+        guard = self._auth_guard(sock)  # a connection that says nothing with the token is closed after auth_timeout_s
+        limit = AUTH_LINE_BYTES
         try:
             with sock, sock.makefile("rb") as reader:
-                for line in iter(lambda: reader.readline(MAX_LINE_BYTES), b""):
-                    message = self._authenticated(line, session)
+                for line in iter(lambda: reader.readline(limit), b""):
+                    message = self._authenticated(line, session, limit)
                     if message is None:
                         return
                     guard.cancel()
+                    limit = MAX_LINE_BYTES
                     reply = self._handle(message, session)
                     sock.sendall(encode(reply))
                     if "error" in reply:
@@ -156,7 +160,18 @@ class Dispatcher:
             guard.cancel()
             self._lose_session(session)
 
-    def _authenticated(self, line: bytes, session: _Session) -> dict | None:
+    def _auth_guard(self, sock: socket.socket):
+        """Started per connection; hangs up unless cancelled (on its first authenticated message) in time."""
+        guard = threading.Timer(self.auth_timeout_s, _hang_up, args=(sock,))
+        guard.daemon = True
+        guard.start()
+        return guard
+
+    def _authenticated(self, line: bytes, session: _Session, limit: int) -> dict | None:
+        if len(line) >= limit and not line.endswith(b"\n"):
+            what = "first message" if limit == AUTH_LINE_BYTES else "message"
+            self.reject(f"a {what} longer than {limit} bytes from {session.peer}; connection closed unread")
+            return None
         try:
             message = decode(line)
         except ValueError:

@@ -87,7 +87,9 @@ def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str], re
     """Run one trial in a forked child; return its JSON record (failed, timeout, ... included).
 
     While it runs, ``renew(trial_id)`` keeps the driver's lease on it; a False answer (the
-    driver gave the trial up) kills it."""
+    driver gave the trial up) kills it. When waiting fails otherwise (``renew`` raises: the
+    driver refused it or is gone), the trial is killed and joined before the error goes on,
+    so no trial outlives the wait for it."""
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     process = context.Process(target=_trial_main, args=(writer, slot, trial, train_fn, setup, gpus, os.getpid()),
@@ -98,6 +100,9 @@ def run_trial(slot: int, trial: dict, train_fn, setup: dict, gpus: list[str], re
         record = _await_record(reader, process, slot, trial, setup, renew)
     except EOFError:
         record = None
+    except BaseException:
+        _stop(process)
+        raise
     finally:
         reader.close()
     if record is None:
@@ -131,11 +136,17 @@ def _reap(process) -> None:
         process.join()
 
 
-def _killed(process, slot: int, trial: dict, error: str, status: str) -> dict:
+def _stop(process) -> None:
+    """Terminate the trial process (SIGKILL after a grace) and reap it."""
     process.terminate()
     process.join(_KILL_GRACE_S)
     if process.is_alive():
         process.kill()
+        process.join()
+
+
+def _killed(process, slot: int, trial: dict, error: str, status: str) -> dict:
+    _stop(process)
     return {"trial_id": trial["trial_id"], "status": status, "slot": slot, "ended_at": time.time(), "error": error}
 
 

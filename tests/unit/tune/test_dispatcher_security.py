@@ -7,11 +7,12 @@ a malformed record, finish another slot's trial, hoard trials, or hold one forev
 
 import json
 import socket
+import threading
 import time
 
 import pytest
 
-from h3spark.tune._dispatcher import Dispatcher
+from h3spark.tune._dispatcher import AUTH_LINE_BYTES, Dispatcher, _hang_up
 from h3spark.tune._search import Trial
 from h3spark.tune._stopping import StoppingRule
 
@@ -19,6 +20,33 @@ from h3spark.tune._stopping import StoppingRule
 class _Recorder:
     def __init__(self):
         self.started, self.finished, self.reports = [], [], []
+
+
+class _ManualGuard:
+    """An auth guard that hangs up when the test fires it (unless cancelled), not after a time."""
+
+    def __init__(self, sock):
+        self.sock, self.cancelled = sock, threading.Event()
+
+    def cancel(self):
+        self.cancelled.set()
+
+    def fire(self):
+        if not self.cancelled.is_set():
+            _hang_up(self.sock)
+
+
+class _ManualGuards(Dispatcher):
+    """A dispatcher whose auth timeouts the test triggers, so no test races a timer."""
+
+    def __init__(self, *args, **kwargs):
+        self.guards = []
+        super().__init__(*args, **kwargs)
+
+    def _auth_guard(self, sock):
+        guard = _ManualGuard(sock)
+        self.guards.append(guard)
+        return guard
 
 
 class _Client:
@@ -50,9 +78,9 @@ def served():
     """A dispatcher with one pending trial, its event recorder, and clients closed afterwards."""
     made = []
 
-    def make(trials=1, **options):
+    def make(trials=1, cls=Dispatcher, **options):
         recorder = _Recorder()
-        dispatcher = Dispatcher("127.0.0.1", lambda trial, slot: recorder.started.append(trial.trial_id),
+        dispatcher = cls("127.0.0.1", lambda trial, slot: recorder.started.append(trial.trial_id),
                                 lambda trial, record: recorder.finished.append(record), recorder.reports.append,
                                 **options)
         dispatcher.submit([Trial(trial_id, {"x": trial_id}) for trial_id in range(trials)])
@@ -145,12 +173,37 @@ def test_a_connection_that_says_nothing_is_closed_after_the_auth_timeout(served)
 
 def test_an_authenticated_slot_may_wait_for_work_longer_than_the_auth_timeout(served):
     make, client = served
-    dispatcher, _ = make(trials=0, auth_timeout_s=0.1)
+    dispatcher, _ = make(trials=0, cls=_ManualGuards)
     slot = client(dispatcher)
-    slot.sock.sendall(json.dumps({"op": "next", "slot": 0, "result": None, "token": dispatcher.token}).encode() + b"\n")
-    time.sleep(0.4)  # past the auth timeout, while the driver has nothing to hand out
+    assert slot.ask({"op": "renew", "slot": 0, "trial_id": 0}) == {"held": False}  # authenticated
+    silent = client(dispatcher, with_token=False)
+    _wait_for(lambda: len(dispatcher.guards) == 2)  # the silent connection is being served
+    for guard in dispatcher.guards:  # the auth timeout of both connections is over
+        guard.fire()
+    assert silent.reader.readline() == b""  # the guard still ends a connection that never authenticated
     dispatcher.submit([Trial(0, {})])
-    assert json.loads(slot.reader.readline())["trial"]["trial_id"] == 0
+    assert slot.ask({"op": "next", "slot": 0, "result": None})["trial"]["trial_id"] == 0
+
+
+def test_a_first_message_longer_than_the_auth_limit_is_refused_unread(served):
+    make, client = served
+    dispatcher, recorder = make()
+    client(dispatcher).ask({"op": "next", "slot": 0, "result": None})
+    padded = {"op": "report", "trial_id": 0, "step": 1, "metrics": {"note": "x" * AUTH_LINE_BYTES}, "score": 1.0}
+    assert client(dispatcher).ask(padded) is None  # the token is there, but the line is not read to its end
+    assert recorder.reports == [] and dispatcher.rejected == 1
+    assert f"a first message longer than {AUTH_LINE_BYTES} bytes from 127.0.0.1:" in dispatcher.problems[0]
+
+
+def test_an_authenticated_connection_may_send_long_lines(served):
+    make, client = served
+    dispatcher, recorder = make(trials=2)
+    slot = client(dispatcher)
+    assert slot.ask({"op": "next", "slot": 0, "result": None})["trial"]["trial_id"] == 0
+    traceback_text = "Traceback (most recent call last):\n" + "x" * (4 * AUTH_LINE_BYTES)
+    reply = slot.ask({"op": "next", "slot": 0, "result": _result(status="failed", error=traceback_text)})
+    assert reply["trial"]["trial_id"] == 1
+    assert [record["error"] for record in recorder.finished] == [traceback_text] and dispatcher.rejected == 0
 
 
 def test_a_trial_whose_slot_goes_silent_is_given_up_after_its_lease(served):

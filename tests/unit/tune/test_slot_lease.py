@@ -1,11 +1,14 @@
 """The slot's side of a trial's lease, and what it accepts as the optimised metric."""
 
+import multiprocessing
+import os
 import re
 import time
 
 import numpy as np
 import pytest
 
+from h3spark.errors import JobFailedError
 from h3spark.tune._slot import _checked, run_trial
 
 
@@ -47,3 +50,32 @@ def test_a_numeric_metric_is_accepted(value):
 def test_a_metric_that_is_not_a_number_is_an_error_naming_it(value, shown):
     with pytest.raises(TypeError, match=re.escape(f"train_fn returned accuracy={shown}; the metric must be a number")):
         _checked({"accuracy": value}, "accuracy")
+
+
+def _sleeps_after_saying_where(params, ctx):
+    import os
+
+    with open(params["pid_file"] + ".tmp", "w") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(params["pid_file"] + ".tmp", params["pid_file"])
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("error", [ConnectionError("the experiment driver closed the connection"), OSError("no route"),
+                                   JobFailedError("the experiment driver refused a 'renew' message: gone")])
+def test_a_failing_renew_kills_and_reaps_the_trial_before_the_error_goes_on(tmp_path, error):
+    pid_file = tmp_path / "trial.pid"
+
+    def renew(trial_id):
+        deadline = time.monotonic() + 30
+        while not pid_file.exists():  # the trial runs: it wrote its pid
+            assert time.monotonic() < deadline, "the trial never started"
+            time.sleep(0.01)
+        raise error
+
+    with pytest.raises(type(error), match=re.escape(str(error))):
+        run_trial(0, {"trial_id": 2, "params": {"pid_file": str(pid_file)}}, _sleeps_after_saying_where,
+                  _setup(tmp_path, lease_s=0.08), [], renew)
+    pid = int(pid_file.read_text())
+    assert pid not in [child.pid for child in multiprocessing.active_children()]
+    assert not os.path.exists(f"/proc/{pid}")  # killed and reaped: not even a zombie is left
