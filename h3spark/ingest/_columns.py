@@ -16,6 +16,9 @@ nothing could quarantine them; preprocessing sends them to its quarantine with a
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from h3spark.errors import DataError
 
 FEATURES = "features"
@@ -39,24 +42,32 @@ def _is_number(data_type) -> bool:
 
 def checked_rows(frame, where: str):
     """The frame without its corrupt-record column; a DataError naming ``where`` when the reader
-    marked a row malformed or replaced undecodable bytes (for a stage that publishes rows as they are)."""
+    marked a row malformed or replaced undecodable bytes (for a stage that publishes rows as they are).
+
+    One Spark job looks for a row that fails any check; the row it finds tells which one."""
     from pyspark.sql import functions as F
 
     text = [field.name for field in frame.schema.fields if field.dataType.typeName() == "string"
             and field.name != CORRUPT_COLUMN]
-    checks = [("malformed (a CSV row with more or fewer fields than the header, or broken JSON)",
-               F.col(CORRUPT_COLUMN).isNotNull())] if CORRUPT_COLUMN in frame.columns else []
-    checks += [(f"not UTF-8 in column {name!r} (the reader put U+FFFD in place of undecodable bytes)",
-                F.col(name).contains(REPLACEMENT_CHARACTER)) for name in text]
-    for problem, condition in checks:
+    conditions = [F.col(CORRUPT_COLUMN).isNotNull()] if CORRUPT_COLUMN in frame.columns else []
+    conditions += [F.col(name).contains(REPLACEMENT_CHARACTER) for name in text]
+    if conditions:
         # whole rows: Spark refuses a query of a raw file's corrupt-record column alone
-        example = frame.filter(condition).limit(1).collect()
+        example = frame.filter(reduce(operator.or_, conditions)).limit(1).collect()
         if example:
             row = {key: value for key, value in example[0].asDict().items() if value is not None}
-            raise DataError(f"{where} has rows that are {problem}, e.g. {_shortened(row)}. The ingest stage publishes "
-                            "rows as they are read: fix the source, or add a preprocess: section, which sends bad rows "
-                            "to quarantine with a reason.")
+            raise DataError(f"{where} has rows that are {_problem_of(row, text)}, e.g. {_shortened(row)}. The ingest "
+                            "stage publishes rows as they are read: fix the source, or add a preprocess: section, which "
+                            "sends bad rows to quarantine with a reason.")
     return frame.drop(CORRUPT_COLUMN) if CORRUPT_COLUMN in frame.columns else frame
+
+
+def _problem_of(row: dict, text: list[str]) -> str:
+    """Which check a bad row failed: malformed first, else its first text column holding U+FFFD."""
+    if row.get(CORRUPT_COLUMN) is not None:
+        return "malformed (a CSV row with more or fewer fields than the header, or broken JSON)"
+    name = next(name for name in text if REPLACEMENT_CHARACTER in (row.get(name) or ""))
+    return f"not UTF-8 in column {name!r} (the reader put U+FFFD in place of undecodable bytes)"
 
 
 def _shortened(row: dict, limit: int = 300) -> str:

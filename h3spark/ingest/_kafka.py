@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 
 from h3spark.errors import DataError, DependencyError
+from h3spark.ingest._columns import CORRUPT_COLUMN
 from h3spark.spark import spark_errors
 
 logger = logging.getLogger(__name__)
 
-CORRUPT_COLUMN = "_corrupt_record"
 _DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 

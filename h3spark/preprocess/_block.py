@@ -21,9 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from h3spark.errors import DataError
-
-CORRUPT_COLUMN = "_corrupt_record"  # where Spark's readers keep the text of a record they could not parse
-REPLACEMENT_CHARACTER = "\ufffd"
+from h3spark.ingest import CORRUPT_COLUMN, REPLACEMENT_CHARACTER
 QUARANTINE_SCHEMA = pa.schema([("row", pa.string()), ("reason", pa.string()), ("step", pa.string())])
 
 
