@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from h3spark.errors import DataError
 from h3spark.ingest import CORRUPT_COLUMN, REPLACEMENT_CHARACTER
+
 QUARANTINE_SCHEMA = pa.schema([("row", pa.string()), ("reason", pa.string()), ("step", pa.string())])
 
 
