@@ -31,6 +31,7 @@ _LOCAL_CONF = {
     "spark.driver.bindAddress": _LOOPBACK,
 }
 _LOCAL_MASTERS = ("local", "spark://127.", "spark://localhost")
+_WILDCARDS = ("0.0.0.0", "::", "[::]")
 
 
 def get_spark(config: SparkConfig | None = None):
@@ -75,11 +76,14 @@ def _ui_bind_address(master: str, config: SparkConfig, environ) -> str | None:
     Spark binds its UI to ``SPARK_LOCAL_IP``, else to every interface (``spark.driver.bindAddress``
     does not reach it). A local master keeps it on loopback; a config widens it with
     ``spark.conf: {spark.driver.bindAddress: ...}``, the environment with ``SPARK_LOCAL_IP``.
-    None: leave it to Spark (a cluster master, whose executors must reach the driver).
+    None: leave it to Spark (a cluster master, whose executors must reach the driver: setting
+    ``SPARK_LOCAL_IP`` to a bind address such as 0.0.0.0 would make that the driver's host).
     """
-    if "spark.driver.bindAddress" in config.conf:
-        return str(config.conf["spark.driver.bindAddress"])
-    if not master.startswith(_LOCAL_MASTERS):
+    local = master.startswith(_LOCAL_MASTERS)
+    bind = config.conf.get("spark.driver.bindAddress")
+    if bind is not None and (local or str(bind) not in _WILDCARDS):
+        return str(bind)
+    if not local:  # SPARK_LOCAL_IP also becomes the host executors are told to reach: never a wildcard
         return None
     return environ.get("SPARK_LOCAL_IP") or _LOOPBACK
 

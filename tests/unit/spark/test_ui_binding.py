@@ -22,3 +22,10 @@ def test_a_config_widens_it_and_so_does_the_environment():
 def test_a_cluster_driver_is_left_to_spark_unless_the_config_says():
     assert _ui_bind_address("yarn", SparkConfig(master="yarn"), {}) is None
     assert _ui_bind_address("spark://10.0.0.1:7077", SparkConfig(conf={"spark.driver.bindAddress": "10.0.0.2"}), {}) == "10.0.0.2"
+
+
+def test_a_cluster_driver_never_gets_a_wildcard_local_ip():
+    # SPARK_LOCAL_IP=0.0.0.0 would become the driver host that remote executors are told to reach
+    wide = SparkConfig(conf={"spark.driver.bindAddress": "0.0.0.0"})
+    assert _ui_bind_address("spark://10.0.0.1:7077", wide, {}) is None
+    assert _ui_bind_address("yarn", SparkConfig(conf={"spark.driver.bindAddress": "::"}), {}) is None
