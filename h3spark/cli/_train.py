@@ -22,10 +22,14 @@ def _train(args) -> int:
         ctx = run(config, workdir=args.workdir)
         print_summary(f"h3spark train {config.name}: done", ctx.summary)
         return 0
+    from h3spark.spark import stop_spark
     from h3spark.train import train_from_config
     from h3spark.workflow import RunContext
 
     ctx = RunContext.create(config, args.workdir)
-    summary, _ = train_from_config(ctx.config, ctx.workdir, resume=args.resume)
+    try:
+        summary, _ = train_from_config(ctx.config, ctx.workdir, resume=args.resume)
+    finally:
+        stop_spark()  # the session the Spark launcher started, as `h3spark preprocess` does
     print_summary(f"h3spark train {config.name}: done", ctx.summary + summary)
     return 0

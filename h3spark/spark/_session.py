@@ -102,9 +102,12 @@ def _spark_value(value) -> str:
 
 
 def stop_spark() -> None:
-    """Stop the active session, if any (used at the end of CLI commands)."""
+    """Stop the session this process holds, if any (used at the end of CLI commands and tests).
+
+    The active session is per thread; one made in another thread (a launcher's) is still the
+    process's default, which ``builder.getOrCreate()`` would hand back, so it is stopped too."""
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
+    session = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    if session is not None:
+        session.stop()
