@@ -22,7 +22,7 @@ from h3spark.services._config import ServicesConfig
 from h3spark.services._hdfs import DATANODE_MAIN, LOG4J_PROPERTIES, NAMENODE_MAIN, core_site, hdfs_site, render_site_xml
 from h3spark.services._hdfs import webapps_root
 from h3spark.services._java import find_java
-from h3spark.services._kafka import LOG4J2_PROPERTIES, new_cluster_id, render_server_properties
+from h3spark.services._kafka import LOG4J2_PROPERTIES, format_arguments, render_server_properties
 from h3spark.services._maven import ensure_jars
 from h3spark.services._spark import MASTER_MAIN, WORKER_MAIN, spark_home
 
@@ -68,8 +68,7 @@ def _kafka(data: Path, conf_root: Path, config: ServicesConfig) -> RoleCommands:
     base = java_cmd(find_java(), config.heap, f"{ensure_jars('kafka')}/*", "{main}",
                     {"log4j2.configurationFile": str(conf / "log4j2.properties")})[:-1]
     setup = [] if (data / "kafka" / "meta.properties").is_file() else [
-        *base, "kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}",
-        "-c", str(conf / "server.properties"), "--ignore-formatted"]
+        *base, "kafka.tools.StorageTool", *format_arguments(conf / "server.properties")]
     return RoleCommands(main=[*base, "kafka.Kafka", str(conf / "server.properties")], setup=setup)
 
 

@@ -79,6 +79,13 @@ def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().byte
             return cluster_id
 
 
+def format_arguments(server_properties: Path) -> list[str]:
+    """StorageTool's arguments that format a fresh data dir with a new cluster id (after its main class).
+
+    The ``--cluster-id=ID`` form keeps the id one argument even if it began with '-'."""
+    return ["format", f"--cluster-id={new_cluster_id()}", "-c", str(server_properties), "--ignore-formatted"]
+
+
 class KafkaService(Service):
     name = "kafka"
     port_flags = "--kafka-port/--kafka-controller-port or H3SPARK_KAFKA_PORT/H3SPARK_KAFKA_CONTROLLER_PORT"
@@ -108,9 +115,8 @@ class KafkaService(Service):
         return java_cmd(java, config.heap, f"{self._jars}/*", main, props)
 
     def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
-        # the '--cluster-id=ID' form keeps the id one argument even if it began with '-'
-        cmd = [*self._command(config, java, state, "kafka.tools.StorageTool"), "format",
-               f"--cluster-id={new_cluster_id()}", "-c", str(state / "server.properties"), "--ignore-formatted"]
+        tool = self._command(config, java, state, "kafka.tools.StorageTool")
+        cmd = [*tool, *format_arguments(state / "server.properties")]
         log = state / "format.log"
         with open(log, "w") as out:
             code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
