@@ -3,11 +3,12 @@
 ``dist_async`` gives Downpour SGD, ``dist_sync`` sums every worker's step, and ``local`` is
 the same API in one process (the contract tests run on it). Each variable's updater runs in
 the worker that pushes: ``update()`` turns the pushed gradients into a step with the
-variable's own slots (momentum) and pushes the step, which the servers add to the value (their
-optimizer is plain SGD with learning rate 1, sent once by ``kv.set_optimizer``, which pickles
-it over the job's own ps-lite network). So the slots are the worker's own: with several
-workers each keeps the momentum of the gradients it pushed, as Downpour's workers do, and
-``save(with_slots=True)`` and ``checkpoint`` write them.
+variable's own slots (momentum, Adam's moments, DC-ASGD's backup) and pushes the step, which
+the servers add to the value (their optimizer is plain SGD with learning rate 1, sent once by
+``kv.set_optimizer``, which pickles it over the job's own ps-lite network; DC-ASGD pulls the
+current value first). So the slots are the worker's own: with several workers each keeps the
+momentum of the gradients it pushed, as Downpour's workers do, and ``save(with_slots=True)``
+and ``checkpoint`` write them.
 
 A KVStore key is initialised once and cannot be deleted, so ``init`` or ``load`` of a variable
 that has a value, and a name created again after ``release``, use a fresh key (``w``, ``w#1``,
@@ -20,22 +21,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from h3spark.train._store import ParameterStore, SGDUpdater
+from h3spark.train._store import ParameterStore
+from h3spark.train._updaters import Updater
 from h3spark.train.engines.mxnet_models import import_mxnet
 
 mx = import_mxnet()  # mxnet's one install hint when it is missing
 
 
 class KVStoreParameterStore(ParameterStore):
-    """Variables as keys of an MXNet KVStore; ``updater`` is the default of ``create``."""
+    """Variables as keys of an MXNet KVStore (a type such as ``dist_async`` or a made one);
+    ``updater`` (an object or a name) is the default of ``create``."""
 
-    def __init__(self, kvstore="dist_async", updater: SGDUpdater | None = None):
-        super().__init__(updater)
+    def __init__(self, kvstore="dist_async", updater: Updater | str | None = None):
         self.kv = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
+        super().__init__(updater)
         # The servers add each pushed step to the value: weight - 1.0 * (-step).
         self.kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0, momentum=0.0, rescale_grad=1.0, wd=0.0))
         self._keys: dict[str, str] = {}
         self._generations: dict[str, int] = {}
+
+    @property
+    def where(self) -> str:
+        return f"this store (KVStore {self.kv.type!r}, worker {self.kv.rank} of {self.kv.num_workers})"
 
     @property
     def rank(self) -> int:
@@ -47,6 +54,7 @@ class KVStoreParameterStore(ParameterStore):
 
     def key_of(self, name: str) -> str:
         """The KVStore key that holds variable ``name``'s current value."""
+        self.variable(name)
         return self._keys[name]
 
     def _write(self, variable, value) -> None:
@@ -61,10 +69,8 @@ class KVStoreParameterStore(ParameterStore):
         self.kv.pull(self._keys[variable.name], out=out)
         return out.asnumpy()
 
-    def _apply(self, variable, grad, slots) -> None:
-        step = np.zeros(variable.shape, variable.dtype)
-        variable.updater.apply(step, grad, slots)
-        self.kv.push(self._keys[variable.name], mx.nd.array(-step, dtype=variable.dtype))
+    def _add(self, variable, delta) -> None:
+        self.kv.push(self._keys[variable.name], mx.nd.array(-delta, dtype=variable.dtype))
 
     def _forget(self, variable) -> None:
         self._keys.pop(variable.name, None)
