@@ -34,8 +34,10 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_from_args(args: argparse.Namespace) -> H3SparkConfig:
-    """Load ``args.config`` with the ``--set`` overrides (raises ConfigError)."""
-    return load_config(args.config, overrides=args.overrides)
+    """Load ``args.config`` with the ``--set`` overrides (raises ConfigError), model specs' shapes checked."""
+    from h3spark.train import validation_context
+
+    return load_config(args.config, overrides=args.overrides, context=validation_context())
 
 
 def print_summary(title: str, rows: list[tuple[str, str]]) -> None:

@@ -2,13 +2,21 @@
 
 from h3spark.config._base import StrictModel
 from h3spark.config._defaults import DEFAULT_WORKDIR
-from h3spark.config._experiment import EarlyStoppingConfig, ExperimentConfig, ExperimentModelConfig, KafkaChannelConfig
+from h3spark.config._experiment import (
+    LAYER_PREFIX,
+    EarlyStoppingConfig,
+    ExperimentConfig,
+    ExperimentModelConfig,
+    KafkaChannelConfig,
+    layer_keys,
+)
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
+from h3spark.config._training import OPTIMIZER_PARAMS, SPEC_CHECK
 
 __all__ = [
     "WORKDIR_PATHS",
@@ -35,6 +43,10 @@ __all__ = [
     "SourceConfig",
     "DatasetConfig",
     "TrainingConfig",
+    "SPEC_CHECK",
+    "OPTIMIZER_PARAMS",
+    "LAYER_PREFIX",
+    "layer_keys",
     "load_config",
     "parse_yaml",
     "apply_overrides",

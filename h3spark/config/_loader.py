@@ -24,14 +24,18 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _OVERRIDE_SOURCE = "--set"
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), model: type[ModelT] | None = None) -> ModelT:
-    """Read, override and validate a YAML config file; raise ConfigError on any problem."""
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), model: type[ModelT] | None = None,
+                context: dict[str, Any] | None = None) -> ModelT:
+    """Read, override and validate a YAML config file; raise ConfigError on any problem.
+
+    ``context`` is pydantic's validation context: checks that live above config, such as the
+    model spec's (``h3spark.train.validation_context()``), reach the validators through it."""
     if model is None:
         from h3spark.config._root import H3SparkConfig as model  # noqa: N813 - the default root model
     source = str(path)
     data, lines = parse_yaml(read_config_text(Path(path), source), source)
     overridden = apply_overrides(data, overrides, source, model)
-    return validate(data, model, source, lines, overridden)
+    return validate(data, model, source, lines, overridden, context)
 
 
 def apply_overrides(data: dict[str, Any], overrides, source: str, model: type[BaseModel] | None = None) -> set[tuple]:
@@ -102,7 +106,7 @@ def _is_scalar_mapping(annotation) -> bool:
 
 
 def validate(data: dict[str, Any], model: type[ModelT], source: str, lines: dict[tuple, int] | None = None,
-             overridden: set[tuple] = frozenset()) -> ModelT:
+             overridden: set[tuple] = frozenset(), context: dict[str, Any] | None = None) -> ModelT:
     """Validate a mapping into ``model``, translating pydantic's errors into ConfigError lines.
 
     Infinities and NaNs are refused everywhere (``lr: .inf``, ``1e309``): no setting makes sense with them.
@@ -112,7 +116,7 @@ def validate(data: dict[str, Any], model: type[ModelT], source: str, lines: dict
     problems = [f"{_where(path, lines, overridden)}{_key(path)}: must be a finite number. Got {value} instead."
                 for path, value in non_finite]
     try:
-        result = model.model_validate(data)
+        result = model.model_validate(data, context=context)
     except ValidationError as error:
         items = [item for item in error.errors() if not _below_any(_loc(item), [path for path, _ in non_finite])]
         problems += [_describe(item, model, lines, overridden) for item in items]

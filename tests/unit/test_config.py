@@ -251,3 +251,217 @@ def test_a_config_that_is_not_utf8_names_the_line_of_the_first_bad_byte(tmp_path
     code, err = validate_cli(path, capsys)
     assert code == 2 and "Traceback" not in err
     assert f"invalid config {path} (1 problem)\n  line 3  byte 0xfc is not UTF-8 text. Save the file as UTF-8." in err
+
+
+# --- model specs, training options and layer searches (issue 12) ----------------------------
+
+CNN_SPEC = """    input_shape: [1, 8, 8]
+    layers:
+      - {type: conv2d, name: conv1, filters: 4, kernel: 3, padding: 1, activation: relu}
+      - {type: maxpool, size: 2}
+LAYER_AFTER_POOL
+      - {type: dense, name: hidden, units: 16, activation: relu}
+      - {type: dense, name: logits, units: 10}
+"""
+
+
+def spec_config(tmp_path, engine="mxnet", after_pool="      - {type: flatten}", extra=""):
+    spec = CNN_SPEC.replace("LAYER_AFTER_POOL", after_pool)
+    return write(tmp_path, f"name: demo\ntraining:\n  engine: {engine}\n  model:\n{spec}{extra}")
+
+
+def load_checked(path, overrides=()):
+    from h3spark.train import validation_context
+
+    return load_config(path, overrides, context=validation_context())
+
+
+@pytest.mark.parametrize("engine", ["mxnet", "torch"])
+def test_a_model_spec_with_a_shape_mistake_exits_2_naming_the_layer_and_both_shapes(tmp_path, capsys, engine):
+    path = spec_config(tmp_path, engine, after_pool="      - {type: batchnorm}")  # no flatten before the dense layer
+    code, err = validate_cli(path, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert (f"invalid config {path} (1 problem)\n  line 4  training.model: layer 'hidden' (dense) cannot follow its "
+            "input: it needs a flat input (features,), but its input's shape is (4, 4, 4). Add {type: flatten} before it.") in err
+
+
+def test_a_valid_model_spec_loads_as_a_mapping_and_mlp_stays_the_default(tmp_path):
+    config = load_checked(spec_config(tmp_path))
+    assert config.training.model["layers"][0]["name"] == "conv1"
+    assert load_checked(write(tmp_path, "name: demo\ntraining:\n  engine: torch\n")).training.model == "mlp"
+
+
+def test_a_spec_option_mistake_names_the_layer(tmp_path):
+    path = spec_config(tmp_path, after_pool="      - {type: flatten}\n      - {type: dropout, rate: 1.5}")
+    with pytest.raises(ConfigError) as caught:
+        load_checked(path)
+    assert caught.value.problems == ["line 4  training.model: training.model.layers[3] (dropout0): 'rate' must be a "
+                                     "number in [0, 1). Got 1.5 instead."]
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ("  params: {hidden: [32]}\n", "line 12  training.params: a model spec sets its layers itself; params (hidden) go "
+                                   "with model: mlp. Remove them, or set the option on the spec's layer."),
+    ("  model_x: 1\n", "line 12  training.model_x: unknown key. Did you mean 'model'?"),
+])
+def test_a_model_spec_takes_no_mlp_params(tmp_path, extra, problem):
+    problems, _ = problems_of(spec_config(tmp_path, extra=extra))
+    assert problems == [problem]
+
+
+def test_a_model_spec_needs_a_neural_engine(tmp_path):
+    problems, _ = problems_of(spec_config(tmp_path, engine="sklearn"))
+    assert problems == ["line 4  training.model: a model spec (a mapping of layers) trains on engine mxnet or torch; "
+                        "engine 'sklearn' takes an estimator's name, e.g. logistic_regression. Set training.engine."]
+
+
+def test_a_model_spec_reaches_the_check_only_through_the_context(tmp_path):
+    """config cannot import train: plain load_config reads a spec unchecked, the CLI's loading checks it."""
+    path = spec_config(tmp_path, after_pool="      - {type: batchnorm}")
+    assert load_config(path).training.model["input_shape"] == [1, 8, 8]
+    with pytest.raises(ConfigError, match="layer 'hidden' \\(dense\\) cannot follow"):
+        load_checked(path)
+
+
+TRAINING = "name: demo\ntraining:\n  engine: ENGINE\n  workers: 1\n  kvstore: local\n"
+
+
+@pytest.mark.parametrize("engine", ["mxnet", "torch"])
+def test_training_options_are_read_for_both_neural_engines(tmp_path, engine):
+    path = write(tmp_path, TRAINING.replace("ENGINE", engine) +
+                 "  optimizer: dcasgd\n  momentum: 0.5\n  weight_decay: 1.0e-4\n  clip_norm: 2.0\n  warmup_steps: 5\n"
+                 "  schedule: cosine\n  total_steps: 100\n  min_lr: 0.001\n")
+    training = load_config(path).training
+    assert (training.optimizer, training.weight_decay, training.clip_norm, training.warmup_steps) == ("dcasgd", 1e-4, 2.0, 5)
+    assert (training.schedule, training.total_steps, training.min_lr) == ("cosine", 100, 0.001)
+
+
+@pytest.mark.parametrize("lines, problem", [
+    ("  schedule: cosine\n", "line 2  training.total_steps: the cosine schedule needs total_steps >= 1, the step where "
+                             "the rate reaches min_lr. Got 0 instead."),
+    ("  schedule: linear\n", "line 6  training.schedule: must be 'constant', 'step' or 'cosine'. Got 'linear' instead."),
+    ("  weight_decay: -1\n", "line 6  training.weight_decay: must be greater than or equal to 0. Got -1 instead."),
+    ("  clip_norm: -0.5\n", "line 6  training.clip_norm: must be greater than or equal to 0. Got -0.5 instead."),
+    ("  warmup_steps: -1\n", "line 6  training.warmup_steps: must be greater than or equal to 0. Got -1 instead."),
+    ("  step_size: 0\n", "line 6  training.step_size: must be greater than or equal to 1. Got 0 instead."),
+    ("  gamma: 0\n", "line 6  training.gamma: must be greater than 0. Got 0 instead."),
+])
+def test_bad_training_options_name_their_key(tmp_path, lines, problem):
+    problems, _ = problems_of(write(tmp_path, TRAINING.replace("ENGINE", "torch") + lines))
+    assert problems == [problem]
+
+
+@pytest.mark.parametrize("engine, params, problem", [
+    ("mxnet", "{clip_gradient: 1.0}", "'clip_gradient' is no optimizer_params key of engine 'mxnet'; set "
+                                      "training.clip_norm instead."),
+    ("mxnet", "{momentum: 0.9}", "'momentum' is no optimizer_params key of engine 'mxnet'; set training.momentum instead."),
+    ("torch", "{wd: 0.1}", "'wd' is no optimizer_params key of engine 'torch'; set training.weight_decay instead."),
+    ("torch", "{nesterov: true}", "'nesterov' is no optimizer_params key of engine 'torch'; the torch engine's "
+                                  "optimizer_params are betas, eps, weight_decay. Remove it."),
+    ("torch", "{betas: [0.9]}", "betas must be a list of two numbers [beta1, beta2]. Got [0.9] instead."),
+    ("torch", "{betas: [0.9, 1.0]}", "beta2 must be a number in the range [0, 1). Got 1.0 instead."),
+    ("mxnet", "{epsilon: 0}", "epsilon must be a number > 0. Got 0 instead."),
+])
+def test_optimizer_params_are_honoured_or_refused_with_the_key_to_use(tmp_path, engine, params, problem):
+    problems, _ = problems_of(write(tmp_path, TRAINING.replace("ENGINE", engine) + f"  optimizer_params: {params}\n"))
+    key = params[1:].split(":")[0]
+    assert problems == [f"line 6  training.optimizer_params.{key}: {problem}"]
+
+
+def test_weight_decay_is_given_once(tmp_path):
+    path = write(tmp_path, TRAINING.replace("ENGINE", "mxnet") + "  weight_decay: 0.1\n  optimizer_params: {wd: 0.1}\n")
+    problems, _ = problems_of(path)
+    assert problems == ["line 7  training.optimizer_params.wd: training.weight_decay is set too; give it once, as "
+                        "training.weight_decay, and remove this key."]
+    assert load_config(path, ["training.optimizer_params={}"]).training.weight_decay == 0.1
+
+
+def test_mxnet_keeps_its_other_optimizers_and_torch_takes_the_contracts(tmp_path):
+    assert load_config(write(tmp_path, TRAINING.replace("ENGINE", "mxnet") + "  optimizer: nag\n")).training.optimizer == "nag"
+    problems, _ = problems_of(write(tmp_path, TRAINING.replace("ENGINE", "torch") + "  optimizer: nag\n"))
+    assert problems == ["line 2  training: The 'optimizer' parameter must be one of ['sgd', 'adam', 'dcasgd'] with "
+                        "engine 'torch'. Got 'nag' instead."]
+
+
+EXPERIMENT = """name: demo
+experiment:
+  model:
+    engine: ENGINE
+    spec:
+      input_shape: [1, 8, 8]
+      layers:
+        - {type: conv2d, name: conv1, filters: 4, kernel: 3, activation: relu}
+        - {type: flatten}
+        - {type: dense, name: hidden, units: 16, activation: relu}
+        - {type: dropout, rate: 0.1}
+        - {type: dense, name: logits, units: 10}
+    params: {epochs: 2, weight_decay: 1.0e-4}
+  space:
+SPACE
+"""
+
+
+def experiment_config(tmp_path, space, engine="torch", model_lines=""):
+    text = EXPERIMENT.replace("ENGINE", engine).replace("SPACE", space)
+    return write(tmp_path, text.replace("    params:", model_lines + "    params:"))
+
+
+def test_a_search_ranges_over_layer_options_lr_and_weight_decay(tmp_path):
+    space = ("    layers.hidden.units: [8, 32]\n    layers.conv1.kernel: {type: int, low: 1, high: 5}\n"
+             "    layers.dropout0.rate: [0.0, 0.5]\n    lr: {type: loguniform, low: 1.0e-3, high: 1.0e-1}\n"
+             "    weight_decay: [0.0, 1.0e-3]")
+    experiment = load_checked(experiment_config(tmp_path, space)).experiment
+    assert experiment.model.spec["layers"][2]["units"] == 16
+    assert list(experiment.space) == ["layers.hidden.units", "layers.conv1.kernel", "layers.dropout0.rate", "lr",
+                                      "weight_decay"]
+
+
+@pytest.mark.parametrize("space, problem", [
+    ("    layers.conv1.kernel: [3, 9]", "line 2  experiment: space layers.conv1.kernel=9: layer 'conv1' (conv2d) cannot "
+                                      "follow its input: it needs an input of at least 9x9 pixels after padding 0 (its "
+                                      "9x9 kernel), but its input's shape is (1, 8, 8)."),
+    ("    layers.hidden.units: {type: int, low: 0, high: 8}", "line 2  experiment: space layers.hidden.units=0: "
+     "experiment.model.spec.layers[2] (hidden): 'units' must be a positive int. Got 0 instead."),
+    ("    layers.hiden.units: [8]", "line 2  experiment: space layers.hiden.units=8: 'layers.hiden.units': the model has "
+                                    "no layer 'hiden'; its layers are ['conv1', 'flatten0', 'hidden', 'dropout0', 'logits']."),
+    ("    layers.hidden.name: [a]", "line 2  experiment: space layers.hidden.name='a': 'layers.hidden.name': a layer's "
+                                    "name cannot vary (its weights are named by it); vary its options, e.g. units or rate."),
+    ("    hidden: [8, 16]", "line 2  experiment: space key 'hidden': 'hidden' shapes the built-in mlp and cnn; a model spec "
+                            "sets its layers itself. Set a layer's option instead, e.g. layers.NAME.units."),
+])
+def test_a_layer_search_is_checked_at_every_value_it_tries(tmp_path, capsys, space, problem):
+    path = experiment_config(tmp_path, space)
+    code, err = validate_cli(path, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"invalid config {path} (1 problem)\n  {problem}" in err
+
+
+@pytest.mark.parametrize("engine, model_lines, space, problem", [
+    ("sklearn", "", "    lr: [0.1]", "line 5  experiment.model.spec: a model spec trains on engine mxnet or torch; "
+                                      "set experiment.model.engine."),
+    ("torch", "    name: mlp\n", "    lr: [0.1]", "line 13  experiment.model.name: give either name (a built-in model) "
+                                                  "or spec (your layers), not both."),
+])
+def test_a_spec_in_an_experiment_needs_a_neural_engine_and_no_name(tmp_path, engine, model_lines, space, problem):
+    problems, _ = problems_of(experiment_config(tmp_path, space, engine, model_lines))
+    assert problems == [problem]
+
+
+def test_layer_keys_need_a_spec(tmp_path):
+    path = write(tmp_path, "name: demo\nexperiment:\n  model: {engine: torch, name: mlp}\n  space:\n"
+                           "    layers.hidden.units: [8, 16]\n")
+    problems, _ = problems_of(path)
+    assert problems == ["line 2  experiment: space key 'layers.hidden.units' sets an option of a spec's layer; give the "
+                        "model as experiment.model.spec to search over its layers."]
+    path = write(tmp_path, "name: demo\nexperiment:\n  train_fn: 'my.module:train'\n  space:\n    layers.a.b: [1]\n")
+    assert load_checked(path).experiment.space == {"layers.a.b": [1]}  # a train_fn reads its params itself
+
+
+def test_every_conf_file_with_a_model_spec_passes_the_spec_check():
+    from pathlib import Path
+
+    conf = sorted((Path(__file__).resolve().parents[2] / "conf").glob("*.yaml"))
+    with_specs = [path for path in conf if "input_shape:" in path.read_text()]
+    assert {path.name for path in with_specs} >= {"train_cnn_mxnet.yaml", "train_cnn_torch.yaml", "experiment_cnn.yaml"}
+    for path in with_specs:
+        assert load_checked(path).name

@@ -17,8 +17,8 @@ RULES = [
      "The 'gpus' parameter must be 0 with engine 'mxnet'"),
     ("engine: torch\n  gpus: 2\n  workers: 3",
      "The 'workers' parameter must equal gpus (2) with engine 'torch', which runs one process per GPU. Got 3 instead."),
-    ("engine: torch\n  optimizer: dcasgd",
-     "The 'optimizer' parameter must be one of ['sgd', 'adam', 'adamw'] with engine 'torch'. Got 'dcasgd' instead."),
+    ("engine: torch\n  optimizer: adamw",
+     "The 'optimizer' parameter must be one of ['sgd', 'adam', 'dcasgd'] with engine 'torch'. Got 'adamw' instead."),
     ("engine: torch\n  optimizer_on: servers",
      "The 'optimizer_on' parameter must be 'workers' with engine 'torch'"),
     ("engine: torch\n  model: resnet",
@@ -41,6 +41,7 @@ def test_cross_field_rule_names_the_parameter_and_exits_2(tmp_path, capsys, trai
     "engine: mxnet\n  kvstore: local\n  workers: 1",
     "engine: mxnet\n  kvstore: dist_async\n  optimizer_on: servers\n  optimizer: dcasgd",
     "engine: torch\n  gpus: 2\n  workers: 2\n  optimizer: adam",
+    "engine: torch\n  optimizer: dcasgd\n  momentum: 0.9",
     "engine: torch\n  kvstore: dist_async\n  servers: 0",  # kvstore and servers mean nothing to torch
     "engine: sklearn\n  workers: 7\n  kvstore: local",  # sklearn ignores the distributed fields
 ])
