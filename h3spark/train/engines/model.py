@@ -207,6 +207,21 @@ class Model(ABC):
                             f"got a batch of shape {array.shape}.")
         return np.ascontiguousarray(array.reshape((array.shape[0], *self.spec.input_shape)))
 
+    def labels(self, labels: np.ndarray, rows: int) -> np.ndarray:
+        """``labels`` as int64 class indices, one per row of a batch of ``rows``; a count that
+        differs, a fraction or a label outside the model's classes is a DataError."""
+        array = np.asarray(labels).reshape(-1)
+        if len(array) != rows:
+            raise DataError(f"the batch has {rows} rows of features but {len(array)} labels; give one label per row.")
+        if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
+            raise DataError(f"labels must be class indices (ints); got values like {array[:3].tolist()}.")
+        array = array.astype(np.int64)
+        if rows and (array.min() < 0 or array.max() >= self.spec.classes):
+            bad = array[(array < 0) | (array >= self.spec.classes)][0]
+            raise DataError(f"label {bad} is outside the model's classes 0..{self.spec.classes - 1}; "
+                            f"the last layer has {self.spec.classes} units.")
+        return array
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = np.asarray(logits, dtype=np.float64) / temperature
