@@ -22,6 +22,7 @@ home of the schedule, so both engines use the same rate at every step.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from abc import ABC, abstractmethod
@@ -274,17 +275,15 @@ def load_model(path: str, engine: str | None = None, options: TrainOptions | Non
     return model
 
 
-def _engine_class(engine: str):
-    if engine == "mxnet":
-        from h3spark.train.engines.mxnet_models import MXNetModel
+#: Each engine's Model class, as "module:Class": imported only when that engine is asked for, so
+#: building a numpy model never imports MXNet or torch (and the engines can import this module).
+ENGINES = {"mxnet": "h3spark.train.engines.mxnet_models:MXNetModel",
+           "torch": "h3spark.train.engines.torch_models:TorchModel",
+           "numpy": "h3spark.train.engines.numpy_model:NumpyModel"}
 
-        return MXNetModel
-    if engine == "torch":
-        from h3spark.train.engines.torch_models import TorchModel
 
-        return TorchModel
-    if engine == "numpy":
-        from h3spark.train.engines.numpy_model import NumpyModel
-
-        return NumpyModel
-    raise ConfigError("training.engine", [f"no neural engine {engine!r}; use mxnet, torch or numpy."])
+def _engine_class(engine: str) -> type[Model]:
+    if engine not in ENGINES:
+        raise ConfigError("training.engine", [f"no neural engine {engine!r}; use one of {sorted(ENGINES)}."])
+    module, name = ENGINES[engine].split(":")
+    return getattr(importlib.import_module(module), name)
