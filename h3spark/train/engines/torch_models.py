@@ -1,5 +1,6 @@
-"""torch's home in h3spark: the one import (with its install hint), the MLP, its accuracy, saving
-and loading, and the single-process training loop of tune's torch trials.
+"""torch's home in h3spark: the one import (with its install hint) and the model contract's
+:class:`TorchModel` (both from ``torch_model``), the MLP, its accuracy, saving and loading, and
+the single-process training loop of tune's torch trials.
 
     >>> net = build_mlp(in_features=64, hidden=[128], classes=10, seed=0, dropout=0.2)
     >>> metrics = fit_mlp(net, train_source, eval_source, lr=0.01, epochs=3, device="cpu")
@@ -19,23 +20,14 @@ from typing import Callable
 
 import numpy as np
 
-from h3spark.errors import DataError, DependencyError, missing_dependency
+from h3spark.errors import DataError, missing_dependency
 from h3spark.feed import BatchSource, TorchBatches
 from h3spark.train.engines.mlp import check_dropout, mlp_widths
+from h3spark.train.engines.torch_model import TorchModel, import_torch  # torch imported lazily
+
+__all__ = ["TorchModel", "import_torch", "build_mlp", "flat", "accuracy", "fit_mlp", "save_module", "load_mlp"]
 
 SPEC_KEY = "h3spark"  # the safetensors metadata entry holding the MLP's spec (JSON)
-
-
-def import_torch():
-    """The torch module; a DependencyError with the install hint when it is missing."""
-    try:
-        import torch
-    except ImportError:
-        hint = missing_dependency("torch", "Training with PyTorch", extra="torch")
-        raise DependencyError(f"{hint}; or run the training processes under an interpreter that has it: "
-                              "scripts/setup_torch.sh makes .venv-torch, which training uses through H3SPARK_WORKER_PYTHON "
-                              "and experiments through the Spark conf spark.pyspark.python=.venv-torch/bin/python.") from None
-    return torch
 
 
 def build_mlp(in_features: int, hidden, classes: int, seed: int | None = None, dropout: float = 0.0):

@@ -37,6 +37,20 @@ def torch_python() -> str:
     require(False, "torch is not installed; create .venv-torch with: bash scripts/setup_torch.sh")
 
 
+@pytest.fixture(scope="session")
+def torch_here():
+    """torch, imported in this interpreter (the model tests run in-process), held to one thread:
+    the test machine's cores are shared, and torch's threads would only contend for them."""
+    try:
+        import torch
+    except ImportError:
+        require(False, f"torch is not installed in this interpreter ({sys.executable}); scripts/setup.sh installs it into .venv")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def blobs(tmp_path) -> str:
     """Gaussian blobs (16 features, 4 classes) in split=train (2048 rows) and split=test (512)."""

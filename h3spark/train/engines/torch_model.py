@@ -1,0 +1,145 @@
+"""The PyTorch engine of the model contract (:class:`~h3spark.train.engines.model.Model`), and
+the one import of torch (:func:`import_torch`, with its install hint).
+
+    >>> model = TorchModel(spec, seed=0, options=TrainOptions(optimizer="sgd", lr=0.1, momentum=0.9), device="cpu")
+    >>> loss = model.train_step(features, labels)
+    >>> model.get_weights(["conv1"])                      # {"conv1.weight": ndarray, "conv1.bias": ndarray}
+
+The network (``network``, an ``nn.Sequential`` with one child per spec layer, named by the
+layer) starts from ``spec.initial_weights(seed)``, the same numpy draw as every engine's.
+Forward passes go through ``module``: the network itself, or its DistributedDataParallel
+wrapper once :meth:`TorchModel.wrap_ddp` was called (the torch DDP engine does this after
+``torch.distributed.init_process_group``); weights are always read and written on ``network``.
+
+Training options (:class:`~h3spark.train.engines.model.TrainOptions`), at every step:
+the rate ``learning_rate(options, step)`` is set on every param group; gradients are clipped
+to ``clip_norm`` by their global norm; ``weight_decay`` is L2 added to the gradient (torch's
+``weight_decay`` of SGD and Adam, coupled as MXNet's ``wd``, not AdamW's decoupled decay).
+Optimizers: ``sgd`` is ``torch.optim.SGD``, whose momentum buffer holds gradients
+(buf = m*buf + g; w -= lr*buf) where MXNet's holds steps (mom = m*mom - lr*g; w += mom): the
+two agree while the rate is constant and differ only in how a changing rate weighs past
+gradients. ``adam`` is ``torch.optim.Adam``; ``dcasgd`` is :class:`_torch_net.DCASGD`.
+Frozen layers (:meth:`Model.freeze`) get no update: their gradients are dropped before
+clipping, and a frozen batchnorm uses and keeps its running statistics (as Keras does).
+Batchnorm's running variance is torch's, Bessel-corrected (MXNet's is the biased batch
+variance): the same weights give the same outputs in both engines, but their training moves
+``running_var`` slightly differently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from h3spark.errors import DependencyError, missing_dependency
+from h3spark.train.engines.model import Model, TrainOptions, learning_rate
+from h3spark.train.engines.spec import ModelSpec
+
+
+def import_torch():
+    """The torch module; a DependencyError with the install hint when it is missing."""
+    try:
+        import torch
+    except ImportError:
+        hint = missing_dependency("torch", "Training with PyTorch", extra="torch")
+        raise DependencyError(f"{hint}; or run the training processes under an interpreter that has it: "
+                              "scripts/setup_torch.sh makes .venv-torch, which training uses through H3SPARK_WORKER_PYTHON "
+                              "and experiments through the Spark conf spark.pyspark.python=.venv-torch/bin/python.") from None
+    return torch
+
+
+class TorchModel(Model):
+    """A spec'd network trained with PyTorch on ``device`` ("cpu", "cuda", "cuda:1", ...)."""
+
+    engine = "torch"
+
+    def __init__(self, spec: ModelSpec, seed: int = 0, options: TrainOptions | None = None, device: str = "cpu"):
+        super().__init__(spec, seed=seed, options=options)
+        self._torch = torch = import_torch()
+        from h3spark.train.engines import _torch_net
+
+        self.device = torch.device(device)
+        self._generator = torch.Generator(device=self.device)  # dropout masks: reproducible from the seed
+        self._generator.manual_seed(seed)
+        self.network = _torch_net.build_network(spec, self.device, self._generator)
+        self.module = self.network  # what forward passes call: the network, or its DDP wrapper
+        self._state = {name: tensor for name, tensor in self.network.state_dict(keep_vars=True).items()
+                       if not name.endswith("num_batches_tracked")}
+        self._set(spec.initial_weights(seed))
+        self.optimizer = _torch_net.make_optimizer(self.options, self.network.parameters())
+
+    def wrap_ddp(self, device_ids: list[int] | None = None, rank: int = 0):
+        """Wrap the network in DistributedDataParallel (the process group must be initialised):
+        gradients are averaged over the ranks in every backward pass. ``device_ids`` as DDP's
+        (None on CPU, ``[local_rank]`` on CUDA). Dropout masks are redrawn from the seed and
+        ``rank``, so the ranks drop different units. Returns the wrapper (also ``module``)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        self._generator.manual_seed(self.seed * 100003 + rank)
+        self.module = DistributedDataParallel(self.network, device_ids=device_ids)
+        return self.module
+
+    # --- the contract ------------------------------------------------------------------------
+
+    def train_step(self, features: np.ndarray, labels: np.ndarray) -> float:
+        rate = learning_rate(self.options, self.step)
+        loss = self._backward(features, labels)
+        if self.options.clip_norm > 0:
+            self._torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.options.clip_norm)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        self.optimizer.step()
+        self.step += 1
+        return loss
+
+    def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean loss and the gradient of every weight of the layers not frozen, as training
+        computes them (dropout on, batch statistics), changing nothing: not the weights, not
+        batchnorm's running statistics."""
+        running = {name: tensor.detach().clone() for name, tensor in self.network.named_buffers()}
+        try:
+            loss = self._backward(features, labels)
+        finally:
+            with self._torch.no_grad():
+                for name, tensor in self.network.named_buffers():
+                    tensor.copy_(running[name])
+        grads = {name: param.grad.detach().cpu().numpy().copy() for name, param in self.network.named_parameters()
+                 if param.grad is not None}
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss, grads
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        self.module.eval()
+        with torch.no_grad():
+            out = self.module(torch.from_numpy(self.batch(features)).to(self.device))
+        return out.cpu().numpy()
+
+    def _get(self) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().cpu().numpy().astype(np.float32, copy=True) for name, tensor in self._state.items()}
+
+    def _set(self, weights: dict[str, np.ndarray]) -> None:
+        torch = self._torch
+        with torch.no_grad():
+            for name, value in weights.items():
+                self._state[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _backward(self, features: np.ndarray, labels: np.ndarray) -> float:
+        """Forward in training mode and backward; leaves the gradients of unfrozen layers."""
+        torch = self._torch
+        data = torch.from_numpy(self.batch(features)).to(self.device)
+        target = torch.from_numpy(self.labels(labels, len(data))).to(self.device)
+        self._train_mode()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(self.module(data), target)
+        loss.backward()
+        for layer in self.frozen():
+            for param in getattr(self.network, layer).parameters():
+                param.grad = None  # the optimizers skip a parameter without a gradient
+        return float(loss.item())
+
+    def _train_mode(self) -> None:
+        self.module.train()
+        for layer in self.frozen():
+            getattr(self.network, layer).eval()  # a frozen batchnorm keeps its running statistics
