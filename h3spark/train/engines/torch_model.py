@@ -7,9 +7,10 @@ the one import of torch (:func:`import_torch`, with its install hint).
 
 The network (``network``, an ``nn.Sequential`` with one child per spec layer, named by the
 layer) starts from ``spec.initial_weights(seed)``, the same numpy draw as every engine's.
-Forward passes go through ``module``: the network itself, or its DistributedDataParallel
-wrapper once :meth:`TorchModel.wrap_ddp` was called (the torch DDP engine does this after
-``torch.distributed.init_process_group``); weights are always read and written on ``network``.
+Training passes (train_step, gradients) go through ``module``: the network itself, or its
+DistributedDataParallel wrapper once :meth:`TorchModel.wrap_ddp` was called (the torch DDP
+engine does this after ``torch.distributed.init_process_group``), so every rank's backward
+averages the gradients. Inference (logits) and the weights always use ``network``.
 
 Training options (:class:`~h3spark.train.engines.model.TrainOptions`), at every step:
 the rate ``learning_rate(options, step)`` is set on every param group; gradients are clipped
@@ -108,10 +109,12 @@ class TorchModel(Model):
         return loss, grads
 
     def logits(self, features: np.ndarray) -> np.ndarray:
+        """Through ``network``, never the DDP wrapper: inference is local, and a wrapper's forward
+        would wait for the other ranks (it broadcasts batchnorm's buffers)."""
         torch = self._torch
-        self.module.eval()
+        self.network.eval()
         with torch.no_grad():
-            out = self.module(torch.from_numpy(self.batch(features)).to(self.device))
+            out = self.network(torch.from_numpy(self.batch(features)).to(self.device))
         return out.cpu().numpy()
 
     def _get(self) -> dict[str, np.ndarray]:

@@ -5,6 +5,9 @@ effect, checked against the rates of learning_rate() and against numpy's arithme
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ CNN = {"input_shape": [1, 8, 8], "init": {"kind": "normal", "mean": 0.0, "std": 
     {"type": "dense", "name": "hidden", "units": 64, "activation": "relu"},
     {"type": "dropout", "rate": 0.2},
     {"type": "dense", "name": "logits", "units": 10}]}
+ROOT = Path(__file__).resolve().parents[3]
 TINY = {"input_shape": [4], "layers": [
     {"type": "dense", "name": "hidden", "units": 5, "activation": "tanh"},
     {"type": "dense", "name": "logits", "units": 3}]}
@@ -289,5 +293,46 @@ def test_wrap_ddp_trains_through_the_wrapper_on_a_one_rank_gloo_group(torch_here
         tiny.train_step(*batch())
         assert list(tiny.get_weights()) == list(before)
         assert all(not np.array_equal(value, before[name]) for name, value in tiny.get_weights().items())
+        assert tiny.logits(batch()[0]).shape == (8, 3)
     finally:
         dist.destroy_process_group()
+
+
+TWO_RANKS = """
+import sys
+import numpy as np
+import torch
+import torch.distributed as dist
+from h3spark.train.engines.model import TrainOptions, build_model
+from h3spark.train.engines.spec import ModelSpec
+from tests.integration.torch.test_torch_model import TINY, batch
+
+rank, rendezvous, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+torch.set_num_threads(1)
+dist.init_process_group("gloo", init_method="file://" + rendezvous, rank=rank, world_size=2)
+model = build_model("torch", ModelSpec.from_dict(TINY), seed=0, options=TrainOptions(lr=0.5, momentum=0.9))
+model.wrap_ddp(rank=rank)
+for step in range(3):
+    features, labels = batch(rows=16, seed=step)
+    model.train_step(features[rank * 8:(rank + 1) * 8], labels[rank * 8:(rank + 1) * 8])
+if rank == 0:
+    model.logits(features)  # alone: inference never waits for the other rank
+dist.barrier()
+dist.destroy_process_group()
+np.savez(out, **model.get_weights())
+"""
+
+
+def test_two_ddp_ranks_average_their_gradients_into_the_full_batch_step(tmp_path):
+    ranks = [subprocess.Popen([sys.executable, "-c", TWO_RANKS, str(rank), str(tmp_path / "rendezvous"), str(tmp_path / f"rank{rank}.npz")],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    for process in ranks:
+        output, _ = process.communicate(timeout=240)
+        assert process.returncode == 0, output[-2000:]
+    single = model(lr=0.5, momentum=0.9)
+    for step in range(3):
+        single.train_step(*batch(rows=16, seed=step))
+    for rank in (0, 1):
+        with np.load(tmp_path / f"rank{rank}.npz") as saved:
+            for name, value in single.get_weights().items():
+                np.testing.assert_allclose(saved[name], value, rtol=1e-5, atol=1e-6, err_msg=f"rank {rank} {name}")
