@@ -10,6 +10,7 @@ prints its message (no traceback) and exits with its ``exit_code``.
     │   ├── DatasetNotFoundError    no published dataset under that URI
     │   └── DatasetExistsError      refusing to overwrite a published dataset
     ├── DataError                   rows or schemas that do not fit
+    │   └── EnvelopeError           an actor message refused by its decoder (.reason)
     ├── ServiceError                a local Kafka / HDFS / Spark service
     ├── DependencyError             an optional package or tool is missing
     └── JobFailedError              exit 1: work started and failed on a worker
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetExistsError",
     "DataError",
+    "EnvelopeError",
     "ServiceError",
     "DependencyError",
     "JobFailedError",
@@ -79,6 +81,18 @@ class DatasetExistsError(StorageError):
 
 class DataError(H3SparkError):
     """Data does not match what is expected (schema, shape, bad rows)."""
+
+
+class EnvelopeError(DataError):
+    """An actor message that its decoder refuses; ``reason`` is a short code (``oversized``,
+    ``unknown_version``, ``malformed``, ``bad_chunk``, ...) that goes into the dead letter's headers."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # both arguments survive a trip between processes
+        return type(self), (self.reason, str(self))
 
 
 class ServiceError(H3SparkError):

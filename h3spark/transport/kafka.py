@@ -14,6 +14,7 @@ that is refused (e.g. over max_request_size) is an error and never lost silently
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterator
 
 from h3spark.errors import ServiceError, missing_dependency
@@ -104,3 +105,87 @@ def consumer_from_end(bootstrap_servers: str, topic: str, partition: int = 0):
     consumer.seek_to_end(assigned)
     consumer.position(assigned)  # fixes the offset before anything is sent
     return consumer
+
+
+# Consumer groups, reliable producers and offsets, for the actors' transport (h3spark/actors/_kafka.py).
+# Partitions are (topic, partition) tuples here, so kafka-python's types stay in this module.
+
+def reliable_producer(bootstrap_servers: str, max_request_size: int, **options):
+    """A producer that waits for every in-sync replica (acks=all), retries until delivery_timeout_ms,
+    idempotently (no duplicates from its own retries), and reconnects with a backoff of at most 1 s."""
+    settings = {"acks": "all", "enable_idempotence": True, "reconnect_backoff_max_ms": 1000,
+                "max_request_size": max_request_size, **options}
+    return kafka_module().KafkaProducer(bootstrap_servers=bootstrap_servers, **settings)
+
+
+def group_consumer(bootstrap_servers: str, group: str, topics: list[str], on_assigned, on_revoked, **options):
+    """A consumer in ``group`` subscribed to ``topics`` that commits only when told to; ``on_assigned`` and
+    ``on_revoked`` are called with lists of (topic, partition) when the group rebalances."""
+    kafka = kafka_module()
+
+    class Listener(kafka.ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            on_revoked([(tp.topic, tp.partition) for tp in revoked])
+
+        def on_partitions_assigned(self, assigned):
+            on_assigned([(tp.topic, tp.partition) for tp in assigned])
+
+    settings = {"enable_auto_commit": False, "auto_offset_reset": "earliest", "reconnect_backoff_max_ms": 1000,
+                **options}
+    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, **settings)
+    consumer.subscribe(topics, listener=Listener())
+    return consumer
+
+
+def commit(consumer, offsets: dict[tuple[str, int], int], timeout_s: float) -> None:
+    """Commit the next offset of each (topic, partition) that the consumer still owns."""
+    kafka = kafka_module()
+    owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+    chosen = {kafka.TopicPartition(*key): kafka.OffsetAndMetadata(offset, "", -1)
+              for key, offset in offsets.items() if key in owned}
+    if chosen:
+        consumer.commit(chosen, timeout_ms=int(timeout_s * 1000))
+
+
+def seek(consumer, partition: tuple[str, int], offset: int) -> None:
+    """Read ``partition`` from ``offset`` on, if the consumer owns it."""
+    kafka = kafka_module()
+    assigned = kafka.TopicPartition(*partition)
+    if assigned in consumer.assignment():
+        consumer.seek(assigned, offset)
+
+
+def pause_all(consumer) -> None:
+    consumer.pause(*consumer.assignment())
+
+
+def resume_all(consumer) -> None:
+    consumer.resume(*consumer.paused())
+
+
+def committed_offsets(bootstrap_servers: str, group: str) -> dict[tuple[str, int], int]:
+    """The offsets ``group`` committed, by (topic, partition)."""
+    admin = kafka_module().KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout_s: float) -> list:
+    """Every record of ``topic``'s partitions from the beginning to their end now (no group)."""
+    kafka = kafka_module()
+    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [kafka.TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records, deadline = [], time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records += batch
+        return records
+    finally:
+        consumer.close()

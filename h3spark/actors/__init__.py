@@ -1,0 +1,29 @@
+"""Actors exchange envelopes over a transport.
+
+    >>> from h3spark.actors import Envelope, MemoryBus
+    >>> bus = MemoryBus()
+    >>> bus.publish("weights", Envelope("parameters", "teacher", model_version=300, arrays=weights))
+    >>> subscription = bus.subscribe(["weights"], "student", lambda envelope, delivery: load(envelope.arrays))
+    >>> subscription.poll()
+    1
+
+- :class:`Envelope`, :func:`encode`, :func:`decode`: the versioned binary message format
+  (docs/actors.md describes it byte by byte); decode refuses with an EnvelopeError.
+- :func:`split`, :class:`Reassembler`: messages over a topic's record limit travel as chunks.
+- :class:`Transport`: the contract; :class:`MemoryBus` (in-process, the default) and
+  :class:`KafkaTransport` implement it, and the same contract tests run against both.
+- :func:`measure_codec`: the envelope's speed (GB/s) and size over the raw bytes.
+"""
+
+from h3spark.actors._chunks import Reassembler, split
+from h3spark.actors._envelope import KINDS, SCHEMA_VERSION, Envelope, decode, encode, new_message_id
+from h3spark.actors._kafka import KafkaTransport
+from h3spark.actors._measure import measure_codec
+from h3spark.actors._memory import MemoryBus
+from h3spark.actors._source import Delivery, ReceiveConfig, Record, SeenIds, SubscriptionStats
+from h3spark.actors._subscription import Subscription
+from h3spark.actors._transport import Transport
+
+__all__ = ["KINDS", "SCHEMA_VERSION", "Delivery", "Envelope", "KafkaTransport", "MemoryBus", "Reassembler",
+           "ReceiveConfig", "Record", "SeenIds", "Subscription", "SubscriptionStats", "Transport", "decode", "encode",
+           "measure_codec", "new_message_id", "split"]
