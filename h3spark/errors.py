@@ -10,6 +10,7 @@ prints its message (no traceback) and exits with its ``exit_code``.
     │   ├── DatasetNotFoundError    no published dataset under that URI
     │   └── DatasetExistsError      refusing to overwrite a published dataset
     ├── DataError                   rows or schemas that do not fit
+    │   └── ExpectationError        exit 1: the input violates preprocess.validate (.violations)
     │   └── EnvelopeError           an actor message refused by its decoder (.reason)
     ├── ServiceError                a local Kafka / HDFS / Spark service
     ├── DependencyError             an optional package or tool is missing
@@ -34,6 +35,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetExistsError",
     "DataError",
+    "ExpectationError",
     "EnvelopeError",
     "ServiceError",
     "DependencyError",
@@ -93,6 +95,20 @@ class EnvelopeError(DataError):
 
     def __reduce__(self):  # both arguments survive a trip between processes
         return type(self), (self.reason, str(self))
+
+
+class ExpectationError(DataError):
+    """The input violates expectations of ``preprocess.validate``; ``violations`` holds one line per violated
+    expectation (column, expectation, observed value, bound). Exit 1: the checks ran, the data failed them."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, violations: list[str] | tuple = ()):
+        super().__init__(message)
+        self.violations = list(violations)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.violations)
 
 
 class ServiceError(H3SparkError):

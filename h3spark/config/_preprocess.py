@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from h3spark.config._base import StrictModel
+from h3spark.config._validate import WithValidate
 
 CAST_TYPES = ("float32", "float64", "int32", "int64", "string", "bool", "timestamp")
 _COLUMNS = Field(min_length=1, description="input column names")
@@ -216,8 +217,9 @@ PreprocessStep = Annotated[Union[_ALL_STEPS], Field(discriminator="kind")]
 STEP_MODELS = {model.model_fields["kind"].annotation.__args__[0]: model for model in _ALL_STEPS}
 
 
-class PreprocessConfig(StrictModel):
-    """A pipeline of steps, fitted on Spark and applied to every row; output to ``dataset.uri``."""
+class PreprocessConfig(WithValidate):
+    """A pipeline of steps, fitted on Spark and applied to every row; output to ``dataset.uri``.
+    ``validate:`` (see :class:`ValidateConfig`) states what the input must look like."""
 
     steps: list[PreprocessStep] = Field(min_length=1)
     features: str = "features"

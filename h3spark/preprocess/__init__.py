@@ -10,6 +10,7 @@ from h3spark.preprocess._base import Preprocessor, Worker, preprocessor_for
 from h3spark.preprocess._block import BadRowError, Block
 from h3spark.preprocess._categorical import HashFeatures, OneHot, StringIndex, TextHash
 from h3spark.preprocess._custom import PythonFunction, Split
+from h3spark.preprocess._expectations import Expectations, Outcome
 from h3spark.preprocess._job import PreprocessResult, pipeline_from_config, preprocess
 from h3spark.preprocess._pipeline import Pipeline, TransformResult
 from h3spark.preprocess._tabular import Bucketize, Cast, Impute, MinMaxScale, StandardScale
@@ -39,4 +40,6 @@ __all__ = [
     "pipeline_from_config",
     "preprocessor_for",
     "PreprocessResult",
+    "Expectations",
+    "Outcome",
 ]

@@ -19,10 +19,13 @@ from h3spark.config import H3SparkConfig
 from h3spark.config._preprocess import PreprocessConfig
 from h3spark.errors import ConfigError, DataError, JobFailedError
 from h3spark.preprocess._base import preprocessor_for
+from h3spark.preprocess._expectations import Expectations
 from h3spark.preprocess._pipeline import Pipeline
 from h3spark.preprocess._spark import (agreed_pipeline, distributed_transform, fit_slots, one_pass_transform, size_bytes,
                                       task_slots, use_one_pass)
-from h3spark.storage import describe_splits, filesystem_for, join_uri, publishing, resolve_uri, write_manifest
+from h3spark.preprocess._expect_report import write_report
+from h3spark.storage import (describe_splits, filesystem_for, join_uri, publishing, resolve_published, resolve_uri,
+                             write_manifest)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class PreprocessResult:
     fit_s: float
     transform_s: float
     pipeline: Pipeline = field(repr=False)
+    expectations: dict | None = None  # checked, failed, on_failure, report (when preprocess.validate is set)
 
     def summary(self) -> list[tuple[str, str]]:
         top = sorted(self.reasons.items(), key=lambda item: -item[1])[:3]
@@ -51,6 +55,11 @@ class PreprocessResult:
                  ("splits", ", ".join(f"{name}={rows}" for name, rows in self.splits.items())),
                  ("dataset", self.uri), ("quarantine", self.quarantine_uri),
                  ("fit / transform", f"{self.fit_s:.1f} s / {self.transform_s:.1f} s")]
+        if self.expectations:
+            checks = self.expectations
+            lines.append(("expectations", f"{checks['checked'] - checks['failed']} of {checks['checked']} hold"
+                          + (f", {checks['failed']} violated (on_failure: warn)" if checks["failed"] else "")
+                          + f"; report {join_uri(resolve_published(self.uri), checks['report'])}"))
         return lines + [("bad rows", f"{count} x {reason}") for reason, count in top]
 
 
@@ -118,9 +127,11 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
     quarantine_uri = resolve_uri(section.quarantine_uri or config.dataset.uri.rstrip("/") + "_quarantine", workdir)
     pipeline = pipeline_from_config(section)
     started = time.monotonic()
+    checks = _expectations(section, frame, pipeline, uri, workdir)
     if not one_pass:
         logger.info("fitting %d steps in %d scans dataset=%s", len(pipeline.steps), _scans(pipeline), uri)
         pipeline.fit(frame, strict=section.strict)
+        _settle(checks, pipeline, uri, workdir)
         check_state_size(pipeline, section.max_state_mib)
     fit_s = time.monotonic() - started
     with ExitStack() as stack:
@@ -133,10 +144,15 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
                           config.storage.model_dump())
         if one_pass:
             pipeline, fit_s = agreed_pipeline(tasks, pipeline), max((t["fit_s"] for t in tasks), default=0.0)
+            _settle(checks, pipeline, uri, workdir)
             check_state_size(pipeline, section.max_state_mib)
         counts = _check_counts(tasks, pipeline.rows_fitted_, section.max_bad_fraction, quarantine_uri)
         splits = describe_splits(tmp_uri)
-        write_manifest(tmp_uri, _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri))
+        manifest = _manifest(config, section, pipeline, frame, counts, splits, tmp_uri, quarantine_uri)
+        if checks is not None:  # the report goes beside the manifest, in the version being published
+            write_report(tmp_uri, checks.report(uri, published=True))
+            manifest["expectations"] = checks.summary()
+        write_manifest(tmp_uri, manifest)
         write_manifest(quarantine_tmp, {"rows": counts["bad"], "features": None, "label": None, "source": uri,
                                         "columns": _QUARANTINE_COLUMNS, "splits": describe_splits(quarantine_tmp),
                                         "reasons": counts["reasons"]})
@@ -144,7 +160,30 @@ def _run(config: H3SparkConfig, section: PreprocessConfig, frame, workdir, one_p
     logger.info("fit %.1f s, transform and write %.1f s, %d rows in dataset=%s", fit_s, transform_s, counts["in"], uri)
     return PreprocessResult(uri, quarantine_uri, counts["in"], counts["out"], counts["bad"],
                             {name: split["rows"] for name, split in splits.items()}, counts["reasons"], fit_s,
-                            transform_s, pipeline)
+                            transform_s, pipeline, checks.summary() if checks is not None else None)
+
+
+def _expectations(section: PreprocessConfig, frame, pipeline: Pipeline, uri: str, workdir) -> Expectations | None:
+    """The checks of preprocess.validate, their ``expect`` step put first in ``pipeline`` (its statistics ride on
+    the first fit scan). A column missing or of the wrong type fails before the pipeline's own steps read it:
+    then the checks run alone, in one scan, and every violation is listed."""
+    if section.validate is None:
+        return None
+    checks = Expectations.plan(section.validate, frame, workdir)
+    if checks.schema_failed() and section.validate.on_failure == "fail":
+        alone = Pipeline([], label=None)
+        checks.attach(alone)
+        if alone.steps:
+            alone.fit(frame, strict=section.strict)
+        _settle(checks, alone, uri, workdir)
+    checks.attach(pipeline)
+    return checks
+
+
+def _settle(checks: Expectations | None, pipeline: Pipeline, uri: str, workdir) -> None:
+    if checks is not None:
+        checks.settle(pipeline)
+        checks.enforce(uri, workdir)
 
 
 def check_state_size(pipeline: Pipeline, max_state_mib: float) -> None:

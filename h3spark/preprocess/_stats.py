@@ -10,6 +10,9 @@ fitted state never depends on the number of partitions nor on their order:
 - ``range``: min and max of the finite values (an infinite value would make every other
   value scale to one end);
 - ``counts``: value -> count (vocabularies, most frequent value, the median).
+
+The kinds expectations use (nulls, bounds, allowed, keys, sketch; some with a parameter
+after ``:``) live in ``_profile``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from h3spark.errors import DataError
+from h3spark.preprocess import _profile
 
 KINDS = ("moments", "range", "counts")
 ROWS_KEY = "*|rows"  # input rows behind a partial (merged by addition)
@@ -30,7 +34,13 @@ _HALF_BITS = 26
 
 def partial_stats(table: pa.Table, requests: list[tuple[str, str]]) -> dict:
     """Partial statistics of one block, keyed ``"column|kind"``."""
-    return {f"{column}|{kind}": _PARTIALS[kind](column, _column(table, column)) for column, kind in sorted(set(requests))}
+    return {f"{column}|{kind}": _partial(column, kind, table) for column, kind in sorted(set(requests))}
+
+
+def _partial(column: str, kind: str, table: pa.Table):
+    if kind.partition(":")[0] in _profile.PARTIALS:
+        return _profile.partial(column, _column(table, column), kind)
+    return _PARTIALS[kind](column, _column(table, column))
 
 
 def merge_partials(partials: list[dict]) -> dict:
@@ -38,7 +48,7 @@ def merge_partials(partials: list[dict]) -> dict:
     merged: dict = {}
     for partial in partials:
         for key, value in partial.items():
-            kind = key.rsplit("|", 1)[1]
+            kind = key.rsplit("|", 1)[1].partition(":")[0]
             merged[key] = _MERGES[kind](merged[key], value) if key in merged else value
     return merged
 
@@ -48,7 +58,7 @@ def finish(merged: dict, column: str, kind: str):
     value = merged.get(f"{column}|{kind}")
     if value is None:
         raise DataError(f"no statistics were computed for column {column!r} ({kind}); the input had no blocks.")
-    return _FINISHES[kind](value)
+    return _FINISHES[kind.partition(":")[0]](value)
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -157,8 +167,10 @@ def _finish_counts(value: list) -> dict:
 
 
 _PARTIALS = {"moments": _moments, "range": _range, "counts": _counts}
-_MERGES = {"moments": _merge_moments, "range": _merge_range, "counts": _merge_counts, "rows": lambda a, b: a + b}
-_FINISHES = {"moments": _finish_moments, "range": lambda value: (value["min"], value["max"]), "counts": _finish_counts}
+_MERGES = {"moments": _merge_moments, "range": _merge_range, "counts": _merge_counts, "rows": lambda a, b: a + b,
+           **_profile.MERGES}
+_FINISHES = {"moments": _finish_moments, "range": lambda value: (value["min"], value["max"]), "counts": _finish_counts,
+             **_profile.FINISHES}
 
 
 def sorted_values(counts: dict) -> list:
