@@ -10,8 +10,8 @@ prints its message (no traceback) and exits with its ``exit_code``.
     │   ├── DatasetNotFoundError    no published dataset under that URI
     │   └── DatasetExistsError      refusing to overwrite a published dataset
     ├── DataError                   rows or schemas that do not fit
+    │   ├── EnvelopeError           an actor message refused by its decoder (.reason)
     │   └── ExpectationError        exit 1: the input violates preprocess.validate (.violations)
-    │   └── EnvelopeError           an actor message refused by its decoder (.reason)
     ├── ServiceError                a local Kafka / HDFS / Spark service
     ├── DependencyError             an optional package or tool is missing
     └── JobFailedError              exit 1: work started and failed on a worker
@@ -35,8 +35,8 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetExistsError",
     "DataError",
-    "ExpectationError",
     "EnvelopeError",
+    "ExpectationError",
     "ServiceError",
     "DependencyError",
     "JobFailedError",
