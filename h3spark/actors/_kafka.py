@@ -99,7 +99,7 @@ class KafkaTransport(Transport):
         with kafka.translate_errors(f"reading group {group!r}'s offsets", self.bootstrap_servers, _HINT):
             return kafka.committed_offsets(self.bootstrap_servers, group).get((topic, partition))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._producer is not None:
             try:
                 self.flush()
@@ -233,6 +233,7 @@ class _KafkaSource(Source):
             return
         if self._holding:  # from partitions assigned while paused: read them again after the release
             self._seek({(r.topic, r.partition): r.offset for r in reversed(records)})
+            kafka.pause_all(self._consumer)
             return
         kafka.pause_all(self._consumer)
         self._holding = True

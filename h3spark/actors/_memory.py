@@ -59,12 +59,8 @@ class MemoryBus(Transport):
         with self._changed:
             return self._committed.get((group, topic))
 
-    def close(self) -> None:
-        with self._changed:
-            for members in self._members.values():
-                for member in members:
-                    member.closed = True
-            self._changed.notify_all()
+    def _close(self) -> None:
+        """Nothing to release: the records stay for whoever holds the bus."""
 
     def _open(self, topics: list[str], group: str, start: str, config: ReceiveConfig) -> Source:
         return _MemorySource(self, topics, group, start, config.max_batch)

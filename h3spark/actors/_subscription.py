@@ -42,6 +42,8 @@ class Subscription:
         A handler's error propagates after the offsets before its message were committed;
         the next poll delivers that message again.
         """
+        if self.closed:
+            raise ValueError(f"this subscription of group {self.group!r} is closed; subscribe again to read on")
         for topic, partition in self._source.revoked():
             self._reassembler.drop_partition(topic, partition)
             self._done.pop((topic, partition), None)

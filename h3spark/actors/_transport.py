@@ -44,6 +44,7 @@ class Transport(ABC):
         self.seen_ids_capacity = seen_ids_capacity
         self._seen: dict[str, SeenIds] = {}
         self._seen_lock = threading.Lock()
+        self._subscriptions: list[Subscription] = []
 
     def publish(self, topic: str, envelope: Envelope, key: bytes | None = None) -> None:
         """Send ``envelope`` (as chunks when it is over ``max_record_bytes``); the sender's name is the default
@@ -66,7 +67,9 @@ class Transport(ABC):
                              f"Got {start!r} instead")
         self.ensure_topics([*topics, *(topic + DEAD_LETTER_SUFFIX for topic in topics)])
         source = self._open(list(topics), group, start, config)
-        return Subscription(source, group, handler, self._seen_ids(group), self._send_dead_letter, config)
+        subscription = Subscription(source, group, handler, self._seen_ids(group), self._send_dead_letter, config)
+        self._subscriptions.append(subscription)
+        return subscription
 
     def _seen_ids(self, group: str) -> SeenIds:
         with self._seen_lock:
@@ -105,8 +108,15 @@ class Transport(ABC):
     def committed(self, group: str, topic: str, partition: int = 0) -> int | None:
         """The offset ``group`` committed on that partition, or None."""
 
-    @abstractmethod
     def close(self) -> None:
+        """Close the subscriptions still open (committing what they handled), flush, release the connections."""
+        for subscription in self._subscriptions:
+            subscription.close()
+        self._subscriptions.clear()
+        self._close()
+
+    @abstractmethod
+    def _close(self) -> None:
         """Flush and release the connections."""
 
     def __enter__(self):

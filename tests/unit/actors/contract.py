@@ -308,3 +308,15 @@ def test_a_record_over_the_limit_is_refused_by_the_transport(make_transport, top
     with pytest.raises(ServiceError):
         transport._send(topic, bytes(2_000_000), None, [])
         transport.flush()
+
+
+def test_closing_the_transport_closes_its_subscriptions_after_their_commits(make_transport, topic):
+    transport = make_transport()
+    publish(transport, topic, [batch(0), batch(1)])
+    handler = Collect()
+    subscription = transport.subscribe([topic], f"{topic}-g", handler)
+    poll_until(subscription, lambda: len(handler.got) == 2)
+    transport.close()
+    assert subscription.closed and transport.committed(f"{topic}-g", topic) == 2
+    with pytest.raises(ValueError, match=f"this subscription of group '{topic}-g' is closed; subscribe again"):
+        subscription.poll()
