@@ -218,6 +218,22 @@ def test_a_message_over_the_record_limit_travels_in_chunks(make_transport, topic
     assert transport.committed(f"{topic}-g", topic) == 5
 
 
+def test_a_chunked_message_whose_handler_failed_comes_again_from_its_first_chunk(make_transport, topic):
+    transport = make_transport(max_record_bytes=20_000)
+    weights = np.arange(30_000, dtype=np.float32)  # 120 KB: 8 chunks
+    sent = Envelope("parameters", "teacher", model_version=2, arrays={"w": weights})
+    ids = publish(transport, topic, [batch(0), sent, batch(2)])
+    handler = Collect(fail_on=[sent.id])
+    subscription = transport.subscribe([topic], f"{topic}-g", handler)
+    with pytest.raises(RuntimeError, match=f"handler failed on {sent.id}"):
+        poll_until(subscription, lambda: False)
+    poll_until(subscription, lambda: len(handler.got) == 3)
+    assert handler.ids == ids and np.array_equal(handler.got[1].arrays["w"], weights)
+    assert [delivery.offset for delivery in handler.deliveries] == [0, 1, 9]
+    subscription.close()
+    assert transport.committed(f"{topic}-g", topic) == 10
+
+
 def test_a_100_mb_message_arrives_whole(make_transport, topic):
     transport = make_transport()
     weights = np.arange(25_000_000, dtype=np.int32)  # each value names its place: a misplaced chunk shows
