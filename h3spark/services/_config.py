@@ -29,6 +29,7 @@ class ServicesConfig:
     spark_workers: int = 2
     spark_worker_cores: int = 1
     spark_worker_memory: str = "2g"
+    postgres_port: int = 5433  # not 5432: a cluster the machine's own packages start may hold that one
     heap: str = "512m"
     timeout_s: float = 180.0
 

@@ -6,6 +6,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from h3spark.services._paths import postgres_password_file
+
+POSTGRES_USER = "h3spark"  # the local PostgreSQL's superuser; its password is in postgres_password_file()
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -35,6 +39,8 @@ class Endpoint:
         """The one line ``services up`` and ``services status`` print."""
         if self.service == "hdfs":
             return f"hdfs {self.uri} (webhdfs {self.http_url})"
+        if self.service == "postgres":
+            return f"postgres {self.uri} (user {POSTGRES_USER}, password_file {postgres_password_file()})"
         return f"{self.service} {self.uri}"
 
     def save(self, path: Path) -> None:

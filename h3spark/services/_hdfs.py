@@ -6,7 +6,6 @@ import getpass
 import json
 import logging
 import os
-import subprocess
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars
 from h3spark.services._paths import cache_dir
-from h3spark.services._process import HOST, log_tail, quiet_logger
+from h3spark.services._process import HOST, quiet_logger, run_logged
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +124,8 @@ class HdfsService(Service):
     def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
         cmd = [*self._command(config, java, state, NAMENODE_MAIN), "-format", "-nonInteractive", "-force",
                "-clusterid", "h3spark"]
-        log = state / "format.log"
-        with open(log, "w") as out:
-            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=300, env=self._env(state)).returncode
-        if code != 0:
-            raise ServiceError(f"hdfs: formatting the NameNode in {state / 'name'} failed (exit {code}). "
-                               f"Last lines of {log}:\n{log_tail(log)}")
+        (state / "format.log").unlink(missing_ok=True)
+        run_logged(f"hdfs: formatting the NameNode in {state / 'name'}", cmd, state / "format.log", env=self._env(state))
 
     def _env(self, state: Path) -> dict[str, str]:
         env = dict(os.environ)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Callable
 
-from h3spark.errors import ServiceError
 from h3spark.services._base import Daemon, Service, java_cmd
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._maven import ensure_jars, ensure_spark_kafka_package
 from h3spark.services._paths import jars_override_dir
-from h3spark.services._process import HOST, accepts_connections, log_tail, quiet_logger
+from h3spark.services._process import HOST, accepts_connections, quiet_logger, run_logged
 from h3spark.transport import kafka
 
 logger = logging.getLogger(__name__)
@@ -117,13 +115,8 @@ class KafkaService(Service):
     def _format(self, config: ServicesConfig, java: str, state: Path) -> None:
         tool = self._command(config, java, state, "kafka.tools.StorageTool")
         cmd = [*tool, *format_arguments(state / "server.properties")]
-        log = state / "format.log"
-        with open(log, "w") as out:
-            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=300).returncode
-        if code != 0:
-            raise ServiceError(f"kafka: formatting the storage in {state / 'data'} failed (exit {code}). "
-                               f"Last lines of {log}:\n{log_tail(log)}")
+        (state / "format.log").unlink(missing_ok=True)
+        run_logged(f"kafka: formatting the storage in {state / 'data'}", cmd, state / "format.log")
 
     def daemons(self, config: ServicesConfig, java: str, state: Path) -> list[Daemon]:
         cmd = [*self._command(config, java, state, "kafka.Kafka"), str(state / "server.properties")]

@@ -17,6 +17,7 @@ from h3spark.services._hdfs import HdfsService
 from h3spark.services._java import check_java
 from h3spark.services._kafka import KafkaService
 from h3spark.services._paths import SERVICE_NAMES, service_dir, state_dir
+from h3spark.services._postgres import PostgresService
 from h3spark.services._process import PidRecord, check_ports_free, is_running, launch, stop, wait_ready
 from h3spark.services._spark import SparkService
 
@@ -35,11 +36,11 @@ def _exclusive():
 
 
 def _services() -> dict[str, Service]:
-    return {"kafka": KafkaService(), "hdfs": HdfsService(), "spark": SparkService()}
+    return {"kafka": KafkaService(), "hdfs": HdfsService(), "spark": SparkService(), "postgres": PostgresService()}
 
 
 def resolve_names(names: list[str] | tuple[str, ...] | None) -> list[str]:
-    """The services named (in the canonical order), all three when none is named."""
+    """The services named (in the canonical order), all of them when none is named."""
     if not names:
         return list(SERVICE_NAMES)
     unknown = [n for n in names if n not in SERVICE_NAMES]

@@ -27,7 +27,7 @@ _MVN_TIMEOUT_S = 1200
 
 
 def pom_text(name: str, spark_version: str | None = None) -> str:
-    """The pom kept as package data for ``name`` (kafka, hdfs, spark-kafka), placeholders filled."""
+    """The pom kept as package data for ``name`` (kafka, hdfs, spark-kafka, postgres-jdbc), placeholders filled."""
     text = resources.files("h3spark.services").joinpath("poms", f"{name}.xml").read_text()
     return text.replace("@SPARK_VERSION@", spark_version or pyspark_version())
 
@@ -220,6 +220,11 @@ def is_not_found(maven_output: str) -> bool:
 def _in_local_repo(version: str) -> bool:
     artifact = SPARK_KAFKA_ARTIFACT
     return (maven_repo_dir() / "org/apache/spark" / artifact / version / f"{artifact}-{version}.jar").is_file()
+
+
+def jdbc_driver_jars() -> list[str]:
+    """Paths of PostgreSQL's JDBC driver and its dependencies (poms/postgres-jdbc.xml), for ``spark.jars``."""
+    return sorted(str(p) for p in ensure_jars("postgres-jdbc").glob("*.jar"))
 
 
 def spark_kafka_jars() -> list[str]:

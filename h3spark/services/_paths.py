@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SERVICE_NAMES = ("kafka", "hdfs", "spark")
+SERVICE_NAMES = ("kafka", "hdfs", "spark", "postgres")
 
 
 def cache_dir() -> Path:
@@ -26,6 +26,12 @@ def state_dir() -> Path:
 
 def service_dir(name: str) -> Path:
     return state_dir() / name
+
+
+def postgres_password_file() -> Path:
+    """The password of the local PostgreSQL's superuser (written at its first start, mode 0600):
+    give it to a jdbc source or sink as ``password_file``."""
+    return service_dir("postgres") / "password"
 
 
 def jars_override_dir(name: str) -> Path | None:

@@ -199,6 +199,21 @@ def log_tail(path: str | Path, lines: int = 25) -> str:
     return "\n".join("    " + line for line in tail) if tail else "    (log is empty)"
 
 
+def run_logged(what: str, cmd: list[str], log: Path, env: dict[str, str] | None = None,
+               timeout_s: float = 300) -> None:
+    """Run a one-off tool (a format, initdb, apt-get) with its output appended to ``log``; raise
+    ServiceError ``WHAT failed (exit N)`` with the log's tail when it fails or outlives ``timeout_s``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        try:
+            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                  timeout=timeout_s).returncode
+        except subprocess.TimeoutExpired:
+            code = f"none after {timeout_s:.0f} s"
+    if code != 0:
+        raise ServiceError(f"{what} failed (exit {code}). Last lines of {log}:\n{log_tail(log)}")
+
+
 def wait_ready(service: str, records: list[PidRecord], probe: Callable[[], bool], timeout_s: float) -> None:
     """Poll ``probe`` until it returns True; raise with the log tail if a daemon dies or time runs out."""
     deadline = time.monotonic() + timeout_s

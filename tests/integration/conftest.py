@@ -35,6 +35,13 @@ def hdfs_service():
 
 
 @pytest.fixture(scope="session")
+def postgres_service():
+    """The local PostgreSQL: ``.uri`` (``jdbc:postgresql://127.0.0.1:5433/postgres``); user h3spark,
+    password in ``h3spark.services.postgres_password_file()``."""
+    return _running_endpoint("postgres")
+
+
+@pytest.fixture(scope="session")
 def spark_cluster() -> str:
     """Master URL of the local Spark standalone cluster, e.g. ``spark://127.0.0.1:7077``."""
     return _running_endpoint("spark").master_url

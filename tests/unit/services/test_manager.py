@@ -87,7 +87,8 @@ def test_cli_status_prints_the_endpoint_lines(tmp_path, capsys):
         services.down()
     captured = capsys.readouterr()
     assert captured.out.splitlines() == ["hdfs hdfs://127.0.0.1:8020 (webhdfs http://127.0.0.1:9870)"]
-    assert captured.err.strip() == "not running: kafka, spark (start with: h3spark services up kafka spark)"
+    assert captured.err.strip() == ("not running: kafka, spark, postgres "
+                                    "(start with: h3spark services up kafka spark postgres)")
 
 
 def test_cli_up_when_already_up_prints_the_status(tmp_path, capsys):
