@@ -10,6 +10,7 @@ from h3spark.config._experiment import (
     KafkaChannelConfig,
     layer_keys,
 )
+from h3spark.config._jdbc import DEFAULT_PASSWORD_ENV, JdbcConnectionConfig, JdbcSinkConfig, JdbcSourceConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
@@ -42,6 +43,10 @@ __all__ = [
     "StorageConfig",
     "SourceConfig",
     "DatasetConfig",
+    "DEFAULT_PASSWORD_ENV",
+    "JdbcConnectionConfig",
+    "JdbcSourceConfig",
+    "JdbcSinkConfig",
     "TrainingConfig",
     "SPEC_CHECK",
     "OPTIMIZER_PARAMS",

@@ -5,6 +5,8 @@ actors, gates, serving, browser workers).
     >>> loss = model.train_step(features, labels)        # one optimizer step on one minibatch
     >>> model.predict(features)                           # class probabilities, numpy (N, classes)
     >>> model.evaluate(features, labels)                  # {"loss": ..., "accuracy": ...}
+    >>> model.distill_step(features, teacher_probs, 4.0, labels)  # a step on Hinton et al.'s loss at T=4
+    >>> model.input_gradient(features, labels)            # d loss / d input, for FGSM
     >>> model.get_weights(["conv1"])                      # {"conv1.weight": ndarray, "conv1.bias": ...}
     >>> other.set_weights(model.get_weights(["conv1"]))   # transfer by layer name, any engine
     >>> model.save("model.safetensors"); same = load_model("model.safetensors")
@@ -27,12 +29,16 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from h3spark.errors import ConfigError, DataError, missing_dependency
+from h3spark.train.engines.losses import check_distillation, cross_entropy_rows, distillation_loss, log_softmax
 from h3spark.train.engines.spec import ModelSpec
+
+#: A loss as a function of the logits: ``objective(logits) -> (loss, d loss / d logits)``.
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 OPTIMIZERS = ("sgd", "adam", "dcasgd")
 SCHEDULES = ("constant", "step", "cosine")
@@ -137,6 +143,17 @@ class Model(ABC):
         """The raw outputs (N, classes) in inference mode (no dropout, batchnorm's running stats)."""
 
     @abstractmethod
+    def _train_on_logits(self, features: np.ndarray, objective: Objective) -> float:
+        """One optimizer step (as :meth:`train_step`'s: training mode, the rate, clipping, frozen
+        layers, ``step`` incremented) on the loss ``objective(logits)`` returns with its gradient
+        with respect to the logits (numpy, float64); returns that loss. ``features`` is batched."""
+
+    @abstractmethod
+    def _input_backward(self, features: np.ndarray, objective: Objective) -> np.ndarray:
+        """In inference mode, ``objective``'s logits-gradient carried back to the input: an
+        array shaped like ``features`` (batched); no weight and no statistic changes."""
+
+    @abstractmethod
     def _get(self) -> dict[str, np.ndarray]:
         """Every weight (trainable and running statistics) as numpy, by ``LAYER.PARAM``."""
 
@@ -156,10 +173,41 @@ class Model(ABC):
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         if len(labels) == 0:
             raise DataError("there are no rows to evaluate the model on.")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = log_softmax(logits)
         loss = float(-log_probs[np.arange(len(labels)), labels].mean())
         return {"loss": loss, "accuracy": float((logits.argmax(axis=1) == labels).mean())}
+
+    def distill_step(self, features: np.ndarray, soft_targets: np.ndarray, temperature: float,
+                     labels: np.ndarray | None = None, alpha: float = 0.9) -> float:
+        """One optimizer step on Hinton et al.'s distillation loss (:mod:`.losses`): the teacher's
+        ``soft_targets`` = softmax(teacher_logits / ``temperature``), and with ``labels`` a share
+        ``1 - alpha`` of plain cross-entropy. Returns the mean loss and increments ``step``.
+
+            >>> student.distill_step(x, softmax(teacher.logits(x), 4.0), 4.0, labels=y, alpha=0.9)
+        """
+        batch = self._rows(features, "distil the model on")
+        soft = check_distillation(soft_targets, len(batch), self.spec.classes, temperature, alpha)
+        hard = None if labels is None else self.labels(labels, len(batch))
+        return self._train_on_logits(batch, lambda logits: distillation_loss(logits, soft, temperature, hard, alpha))
+
+    def input_gradient(self, features: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """d loss / d input in inference mode, shaped like ``features``: row i is the gradient of
+        row i's own cross-entropy on softmax(logits / ``temperature``) (what FGSM takes the sign of).
+
+            >>> adversarial = x + epsilon * np.sign(model.input_gradient(x, y))
+        """
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise DataError(f"the temperature of input_gradient must be a number > 0. Got {temperature!r} instead.")
+        batch = self._rows(features, "take the input gradient of")
+        targets = self.labels(labels, len(batch))
+        grad = self._input_backward(batch, lambda logits: cross_entropy_rows(logits, targets, temperature))
+        return np.asarray(grad, dtype=np.float32).reshape(np.shape(features))
+
+    def _rows(self, features: np.ndarray, doing: str) -> np.ndarray:
+        batch = self.batch(features)
+        if len(batch) == 0:
+            raise DataError(f"there are no rows to {doing}; pass a batch of at least one row.")
+        return batch
 
     def get_weights(self, layers: list[str] | None = None) -> dict[str, np.ndarray]:
         """The weights of ``layers`` (all when None) as float32 numpy arrays by ``LAYER.PARAM``."""

@@ -218,6 +218,31 @@ class MXNetModel(Model):
         mx = import_mxnet()
         return self.net(mx.nd.ndarray.array(self.batch(features))).asnumpy()
 
+    def _train_on_logits(self, features: np.ndarray, objective) -> float:
+        mx = import_mxnet()
+        kept = _copies(self._kept_stats)
+        with mx.autograd.record():
+            out = self.net(mx.nd.ndarray.array(features))
+        loss, grad = objective(out.asnumpy())
+        if self._live:
+            out.backward(mx.nd.ndarray.array(grad, dtype=np.float32))
+            self._update()
+        _put_back(kept)
+        self.step += 1
+        return loss
+
+    def _input_backward(self, features: np.ndarray, objective) -> np.ndarray:
+        """Recorded in predict mode (no dropout, running statistics); the weights' gradient buffers
+        are written on the way (the next step overwrites them), the weights are not."""
+        mx = import_mxnet()
+        data = mx.nd.ndarray.array(features)
+        data.attach_grad()
+        with mx.autograd.record(train_mode=False):
+            out = self.net(data)
+        _, grad = objective(out.asnumpy())
+        out.backward(mx.nd.ndarray.array(grad, dtype=np.float32), train_mode=False)
+        return data.grad.asnumpy()
+
     def _get(self) -> dict[str, np.ndarray]:
         return {name: param.data().asnumpy() for name, param in self._params.items()}
 

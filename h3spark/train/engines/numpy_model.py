@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from h3spark.errors import ConfigError, DataError
+from h3spark.train.engines.losses import cross_entropy_rows
 from h3spark.train.engines.model import Model, TrainOptions, learning_rate
 from h3spark.train.engines.spec import Layer, ModelSpec
 
@@ -52,24 +53,24 @@ class NumpyModel(Model):
 
     def train_step(self, features: np.ndarray, labels: np.ndarray) -> float:
         loss, grads = self.gradients(features, labels)
-        rate = learning_rate(self.options, self.step)
-        grads = _clipped(grads, self.options.clip_norm)
-        for name, grad in grads.items():
-            self._update(name, grad, rate)
-        self.step += 1
+        self._apply(grads)
         return loss
 
     def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         """The mean loss and the gradient of every weight of the layers not frozen, with dropout
         on, as training computes them; nothing changes but the dropout generator."""
-        x = self.batch(features).astype(np.float64)
+        x = self.batch(features)
         targets = self.labels(labels, len(x))
-        logits, caches = self._forward(x, training=True)
-        loss, upstream = _cross_entropy(logits, targets)
-        grads: dict[str, np.ndarray] = {}
-        for layer, cache in zip(reversed(self.spec.layers), reversed(caches)):
-            upstream = self._backward(layer, cache, upstream, grads)
-        return loss, {name: grad for name, grad in grads.items() if self.spec.layer_of(name) not in self.frozen()}
+        loss, grads, _ = self._backpropagate(x, lambda logits: _cross_entropy(logits, targets), training=True)
+        return loss, grads
+
+    def _train_on_logits(self, features: np.ndarray, objective) -> float:
+        loss, grads, _ = self._backpropagate(features, objective, training=True)
+        self._apply(grads)
+        return loss
+
+    def _input_backward(self, features: np.ndarray, objective) -> np.ndarray:
+        return self._backpropagate(features, objective, training=False)[2]
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         logits, _ = self._forward(self.batch(features).astype(np.float64), training=False)
@@ -83,6 +84,16 @@ class NumpyModel(Model):
             self._weights[name] = _float32_values(value)
 
     # --- forward and backward ----------------------------------------------------------------
+
+    def _backpropagate(self, x: np.ndarray, objective, training: bool) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
+        """The loss ``objective`` puts on the logits of the batch ``x``, the gradients of the
+        weights of the layers not frozen, and the gradient with respect to ``x``."""
+        logits, caches = self._forward(x.astype(np.float64), training=training)
+        loss, upstream = objective(logits)
+        grads: dict[str, np.ndarray] = {}
+        for layer, cache in zip(reversed(self.spec.layers), reversed(caches)):
+            upstream = self._backward(layer, cache, upstream, grads)
+        return loss, {name: grad for name, grad in grads.items() if self.spec.layer_of(name) not in self.frozen()}, upstream
 
     def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, list]:
         caches = []
@@ -125,6 +136,13 @@ class NumpyModel(Model):
 
     # --- optimizers --------------------------------------------------------------------------
 
+    def _apply(self, grads: dict[str, np.ndarray]) -> None:
+        """One update of every weight in ``grads``, at this step's rate, after clipping."""
+        rate = learning_rate(self.options, self.step)
+        for name, grad in _clipped(grads, self.options.clip_norm).items():
+            self._update(name, grad, rate)
+        self.step += 1
+
     def _update(self, name: str, grad: np.ndarray, rate: float) -> None:
         weight, slots = self._weights[name], self._slots.setdefault(name, {})
         change = (_dcasgd_change if self.options.optimizer == "dcasgd" else _descent_change)(
@@ -165,12 +183,7 @@ def _float32_values(value: np.ndarray) -> np.ndarray:
 
 def _cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy and its gradient with respect to the logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    rows = np.arange(len(targets))
-    loss = float(-log_probs[rows, targets].mean()) if len(targets) else 0.0
-    grad = np.exp(log_probs)
-    grad[rows, targets] -= 1.0
+    loss, grad = cross_entropy_rows(logits, targets)
     return loss, grad / max(len(targets), 1)
 
 

@@ -82,14 +82,8 @@ class TorchModel(Model):
     # --- the contract ------------------------------------------------------------------------
 
     def train_step(self, features: np.ndarray, labels: np.ndarray) -> float:
-        rate = learning_rate(self.options, self.step)
         loss = self._backward(features, labels)
-        if self.options.clip_norm > 0:
-            self._torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.options.clip_norm)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-        self.optimizer.step()
-        self.step += 1
+        self._optimizer_step()
         return loss
 
     def gradients(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
@@ -117,6 +111,28 @@ class TorchModel(Model):
             out = self.network(torch.from_numpy(self.batch(features)).to(self.device))
         return out.cpu().numpy()
 
+    def _train_on_logits(self, features: np.ndarray, objective) -> float:
+        torch = self._torch
+        self._train_mode()
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.module(torch.from_numpy(features).to(self.device))
+        loss, grad = objective(out.detach().cpu().numpy())
+        out.backward(torch.from_numpy(np.asarray(grad, dtype=np.float32)).to(self.device))
+        self._drop_frozen_gradients()
+        self._optimizer_step()
+        return loss
+
+    def _input_backward(self, features: np.ndarray, objective) -> np.ndarray:
+        """Through ``network`` in eval mode, with ``torch.autograd.grad``: no weight's gradient is
+        touched, so a training step in progress elsewhere is not disturbed."""
+        torch = self._torch
+        self.network.eval()
+        data = torch.from_numpy(features).to(self.device).requires_grad_(True)
+        out = self.network(data)
+        _, grad = objective(out.detach().cpu().numpy())
+        (wanted,) = torch.autograd.grad(out, data, torch.from_numpy(np.asarray(grad, dtype=np.float32)).to(self.device))
+        return wanted.cpu().numpy()
+
     def _get(self) -> dict[str, np.ndarray]:
         return {name: tensor.detach().cpu().numpy().astype(np.float32, copy=True) for name, tensor in self._state.items()}
 
@@ -137,10 +153,22 @@ class TorchModel(Model):
         self.optimizer.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(self.module(data), target)
         loss.backward()
+        self._drop_frozen_gradients()
+        return float(loss.item())
+
+    def _drop_frozen_gradients(self) -> None:
         for layer in self.frozen():
             for param in getattr(self.network, layer).parameters():
                 param.grad = None  # the optimizers skip a parameter without a gradient
-        return float(loss.item())
+
+    def _optimizer_step(self) -> None:
+        """Clip the gradients, set this step's rate, update, and count the step."""
+        if self.options.clip_norm > 0:
+            self._torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.options.clip_norm)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.options, self.step)
+        self.optimizer.step()
+        self.step += 1
 
     def _train_mode(self) -> None:
         self.module.train()
