@@ -1,4 +1,4 @@
-"""The ``preprocess`` stage of ``h3spark run``: reads source:, publishes dataset.uri."""
+"""The ``preprocess`` stage of ``h3spark run``: reads source:, checks preprocess.validate, publishes dataset.uri."""
 
 from __future__ import annotations
 
@@ -12,5 +12,6 @@ def preprocess_stage(ctx: RunContext) -> None:
     ctx.outputs["dataset_uri"] = result.uri
     ctx.outputs["quarantine_uri"] = result.quarantine_uri
     ctx.outputs["preprocess"] = result
+    ctx.outputs["expectations"] = result.expectations  # None without preprocess.validate
     for label, value in result.summary():
         ctx.report(label, value)

@@ -157,6 +157,7 @@ def test_example_config_runs_through_the_workflow(spark, workdir):
     assert manifest["rows"] == 1797 and manifest["rows_quarantined"] == 0
     assert manifest["columns"]["features"]["shape"] == [64]
     assert manifest["pipeline"]["steps"][0]["state"]["max_value"] == {"features": 16.0}
+    assert manifest["expectations"] == {"checked": 6, "failed": 0, "on_failure": "fail", "report": "_expectations.json"}
     train = _read_split(uri, "train")
     pixels = decode_binary(train.column("features").combine_chunks(), 64)
     assert pixels.min() == 0.0 and pixels.max() == 1.0
