@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from h3spark.config._base import StrictModel
+from h3spark.config._jdbc import JdbcSourceConfig
 from h3spark.config._training import TrainingConfig  # noqa: F401 - moved there, still importable here
 
 
@@ -37,18 +38,23 @@ class StorageConfig(StrictModel):
 class SourceConfig(StrictModel):
     """Where raw data comes from."""
 
-    format: Literal["csv", "json", "parquet", "bundled", "kafka"]
+    format: Literal["csv", "json", "parquet", "bundled", "kafka", "jdbc"]
     path: str | None = Field(default=None, description="file:// or hdfs:// URI (csv, json, parquet)")
     name: str | None = Field(default=None, description="a dataset bundled with scikit-learn (bundled)")
     topic: str | None = None
     bootstrap_servers: str | None = None
+    jdbc: JdbcSourceConfig | None = Field(default=None, description="a database table over JDBC (jdbc)")
     options: dict[str, str | int | float | bool] = Field(default_factory=dict, description="passed to Spark's reader")
 
     @model_validator(mode="after")
     def _needs_location(self) -> "SourceConfig":
-        needed = {"csv": "path", "json": "path", "parquet": "path", "bundled": "name", "kafka": "topic"}[self.format]
+        needed = {"csv": "path", "json": "path", "parquet": "path", "bundled": "name", "kafka": "topic",
+                  "jdbc": "jdbc"}[self.format]
         if getattr(self, needed) is None:
             raise ValueError(f"format '{self.format}' needs '{needed}'; add source.{needed} to the config")
+        if self.format == "jdbc" and self.options:
+            raise ValueError("format 'jdbc' takes its settings from source.jdbc; move source.options to "
+                             "source.jdbc.properties")
         return self
 
 

@@ -8,6 +8,7 @@ from h3spark.config import SourceConfig
 from h3spark.errors import DataError, DependencyError, StorageError
 from h3spark.ingest._bundled import load_bundled
 from h3spark.ingest._columns import CORRUPT_COLUMN
+from h3spark.ingest._jdbc import read_jdbc
 from h3spark.spark import spark_errors
 from h3spark.storage import resolve_source, resolve_uri
 
@@ -20,6 +21,8 @@ def read_source(spark, source: SourceConfig, workdir: str | None = None):
     """Return a DataFrame of the source's rows (a batch read; Kafka reads current contents)."""
     if source.format == "bundled":
         return spark.createDataFrame(load_bundled(source.name))
+    if source.format == "jdbc":
+        return read_jdbc(spark, source.jdbc)
     if source.format == "kafka":
         reader = _kafka_reader()
         return reader(spark, source)

@@ -43,6 +43,7 @@ JAVA_ERROR_MAP: dict[str, type[H3SparkError]] = {
     "org.apache.kafka.common.errors.UnknownTopicOrPartitionException": DataError,
     "org.apache.kafka.common.errors.TimeoutException": DataError,
     "java.io.IOException": StorageError,  # file systems: HDFS blocks and DataNodes, missing files, refused connections
+    "java.sql.SQLException": StorageError,  # a database over JDBC: credentials, missing tables, refused rows
 }
 # Spark's error condition of a captured exception -> the h3spark class and a sentence over the
 # condition's message parameters.
