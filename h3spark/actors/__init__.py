@@ -13,17 +13,32 @@
 - :class:`Transport`: the contract; :class:`MemoryBus` (in-process, the default) and
   :class:`KafkaTransport` implement it, and the same contract tests run against both.
 - :func:`measure_codec`: the envelope's speed (GB/s) and size over the raw bytes.
+- :class:`Actor`: a model with its own fitted pipeline, one handler per message kind (train online,
+  predict, evaluate, load parameters, obey commands), snapshots; :class:`Network` runs the actors of
+  an ``actors:`` section (threads, processes or Spark tasks) and changes them while it runs;
+  :func:`produce` writes raw records (CSV lines or JSON) to a topic.
 """
 
+from h3spark.actors._actor import Actor, PredictionsHook, hard_targets
+from h3spark.actors._batches import OnlineBatches
 from h3spark.actors._chunks import Reassembler, split
+from h3spark.actors._control import command, control_topic, end_marker, status_topic
 from h3spark.actors._envelope import KINDS, SCHEMA_VERSION, Envelope, decode, encode, new_message_id
+from h3spark.actors._intake import Intake
 from h3spark.actors._kafka import KafkaTransport
 from h3spark.actors._measure import measure_codec
 from h3spark.actors._memory import MemoryBus
+from h3spark.actors._network import Network, NetworkResult
+from h3spark.actors._producer import ProduceResult, produce, run_producer, source_records
+from h3spark.actors._records import features_envelope, raw_envelope, records_table
+from h3spark.actors._snapshot import Snapshot, Snapshots
 from h3spark.actors._source import Delivery, ReceiveConfig, Record, SeenIds, SubscriptionStats
 from h3spark.actors._subscription import Subscription
 from h3spark.actors._transport import Transport
 
 __all__ = ["KINDS", "SCHEMA_VERSION", "Delivery", "Envelope", "KafkaTransport", "MemoryBus", "Reassembler",
            "ReceiveConfig", "Record", "SeenIds", "Subscription", "SubscriptionStats", "Transport", "decode", "encode",
-           "measure_codec", "new_message_id", "split"]
+           "measure_codec", "new_message_id", "split",
+           "Actor", "PredictionsHook", "hard_targets", "OnlineBatches", "Intake", "Network", "NetworkResult",
+           "ProduceResult", "produce", "run_producer", "source_records", "features_envelope", "raw_envelope",
+           "records_table", "Snapshot", "Snapshots", "command", "control_topic", "end_marker", "status_topic"]

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "h3spark.cli._train",
     "h3spark.cli._experiment",
     "h3spark.cli._tensorboard",
+    "h3spark.cli._actors",
 )
 
 

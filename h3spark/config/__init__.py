@@ -1,5 +1,6 @@
 """Typed YAML configs (pydantic v2) and the line-aware loader."""
 
+from h3spark.config._actors import ActorConfig, ActorsConfig, ProducerConfig
 from h3spark.config._base import StrictModel
 from h3spark.config._defaults import DEFAULT_WORKDIR
 from h3spark.config._experiment import (
@@ -20,6 +21,9 @@ from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_
 from h3spark.config._training import OPTIMIZER_PARAMS, SPEC_CHECK
 
 __all__ = [
+    "ActorsConfig",
+    "ActorConfig",
+    "ProducerConfig",
     "WORKDIR_PATHS",
     "escapes_workdir",
     "escape_message",

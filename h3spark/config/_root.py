@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from h3spark.config._actors import ActorsConfig
 from h3spark.config._base import ERROR_AT, StrictModel
 from h3spark.config._experiment import ExperimentConfig
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
@@ -26,6 +27,7 @@ class H3SparkConfig(StrictModel):
     preprocess: PreprocessConfig | None = None
     training: TrainingConfig | None = None
     experiment: ExperimentConfig | None = None
+    actors: ActorsConfig | None = None
 
     @field_validator("name")
     @classmethod
