@@ -14,10 +14,16 @@ A KVStore key is initialised once and cannot be deleted, so ``init`` or ``load``
 that has a value, and a name created again after ``release``, use a fresh key (``w``, ``w#1``,
 ``w#2`` ...); the old key's value stays in the servers' memory until the job ends. As with
 ``kv.init``, in the dist modes every worker calls ``init``/``load`` in the same order, and
-worker 0's value wins; with ``dist_sync`` every worker pushes at each ``update()``.
+worker 0's value wins; with ``dist_sync`` every worker pushes at each ``update()``. Run dist
+workers with ``MXNET_ENGINE_TYPE=NaiveEngine`` (``h3spark train`` does; pass it in
+``distributed(..., env=...)``): under CPU load MXNet's threaded engine let a pull miss the
+update just pushed (1 dist_sync run in 3 here), and the store logs a warning without it.
 """
 
 from __future__ import annotations
+
+import logging
+import os
 
 import numpy as np
 
@@ -26,6 +32,7 @@ from h3spark.train._updaters import Updater
 from h3spark.train.engines.mxnet_models import import_mxnet
 
 mx = import_mxnet()  # mxnet's one install hint when it is missing
+logger = logging.getLogger(__name__)
 
 
 class KVStoreParameterStore(ParameterStore):
@@ -35,6 +42,9 @@ class KVStoreParameterStore(ParameterStore):
     def __init__(self, kvstore="dist_async", updater: Updater | str | None = None):
         self.kv = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
         super().__init__(updater)
+        if self.kv.type.startswith("dist") and os.environ.get("MXNET_ENGINE_TYPE") != "NaiveEngine":
+            logger.warning("a %s parameter store under MXNet's threaded engine may pull stale values; set "
+                           "MXNET_ENGINE_TYPE=NaiveEngine in the workers' environment. rank=%d", self.kv.type, self.kv.rank)
         # The servers add each pushed step to the value: weight - 1.0 * (-step).
         self.kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0, momentum=0.0, rescale_grad=1.0, wd=0.0))
         self._keys: dict[str, str] = {}
