@@ -271,6 +271,7 @@ class Actor(ActorIO):
                 "quarantined": self.intake.quarantined_rows if self.intake else 0,
                 "quarantine_reasons": dict(self.intake.quarantined) if self.intake else {},
                 "rejected": stats.rejected, "ignored": stats.ignored, "duplicates": self.duplicates(),
+                "by_kind": dict(stats.by_kind),
                 "parameters_loaded": stats.parameters_loaded, "parameters_published": stats.parameters_published,
                 "predictions_published": stats.predictions_published, "snapshots": stats.snapshots,
                 "records_after_snapshot": self.records_after_snapshot, "frozen": sorted(self.model.frozen()),

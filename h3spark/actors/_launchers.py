@@ -19,6 +19,7 @@ import threading
 
 from h3spark.actors._child import run_actor
 from h3spark.actors._transport import Transport
+from h3spark.errors import H3SparkError
 from h3spark.storage import join_uri, local_path
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ class ThreadLauncher:
         def target():
             try:
                 outcome["status"] = run_actor(settings, self.transport, outcome)
-            except Exception as error:  # noqa: BLE001 - the network reports it as this actor's failure
+            except H3SparkError as error:  # said plainly: the network reports it as this actor's failure
+                logger.error("actor %s failed: %s", settings["name"], error)
+                outcome["error"] = f"{type(error).__name__}: {error}"
+            except Exception as error:  # noqa: BLE001 - a bug: with its traceback, and reported as the failure
                 logger.exception("actor %s failed", settings["name"])
                 outcome["error"] = f"{type(error).__name__}: {error}"
 
