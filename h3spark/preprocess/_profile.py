@@ -18,15 +18,15 @@ from __future__ import annotations
 import base64
 import json
 import math
+import struct
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 EXAMPLES = 5  # the smallest values kept as examples of a violation (exact counts after any merge)
-SUB_BUCKETS = 128
-INF_BUCKET = 1_000_000  # beyond every finite bucket index (the largest is about 2100 * 128)
-_EXPONENT_OFFSET = 1075  # frexp's smallest exponent (subnormals) is -1073
+_ABS_BITS = 0x7FFF_FFFF_FFFF_FFFF
+_DROPPED_BITS = 45  # of float64's 52 mantissa bits, 7 are kept: 128 buckets per power of two
 
 
 def kind_with(kind: str, param) -> str:
@@ -54,32 +54,43 @@ def decode_float(value) -> float | None:
     return float(value) if isinstance(value, str) else value
 
 
-def _present(column: pa.ChunkedArray) -> pa.Array:
-    """The values that are there: nulls dropped, and NaN in a float column."""
+def _array(column: pa.ChunkedArray) -> pa.Array:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if pa.types.is_dictionary(array.type):  # pyarrow's reader keeps Parquet's dictionary encoding
         array = array.dictionary_decode()
+    return array
+
+
+def _present(column: pa.ChunkedArray) -> pa.Array:
+    """The values that are there: nulls dropped, and NaN in a float column."""
+    array = _array(column)
     if pa.types.is_floating(array.type):
         array = pc.if_else(pc.is_nan(array), None, array)
     return array.drop_null()
 
 
-def _floats(array: pa.Array) -> np.ndarray:
-    return pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+def _numbers(column: pa.ChunkedArray) -> np.ndarray:
+    """float64 values with NaN where a value is missing (unfiltered: each check is one numpy pass)."""
+    array = _array(column)
+    if array.type != pa.float64():
+        array = pc.cast(array, pa.float64())
+    return array.to_numpy(zero_copy_only=False)
 
 
 def _nulls(column, _param) -> dict:
-    return {"rows": len(column), "missing": len(column) - len(_present(column))}
+    if pa.types.is_floating(column.type):
+        return {"rows": len(column), "missing": int(np.count_nonzero(np.isnan(_numbers(column))))}
+    return {"rows": len(column), "missing": column.null_count}
 
 
 def _bounds(column, bounds) -> dict:
-    values = _floats(_present(column))
-    low, high = bounds
-    return {"checked": int(len(values)),
-            "min": encode_float(float(values.min())) if len(values) else None,
-            "max": encode_float(float(values.max())) if len(values) else None,
-            "below": int((values < low).sum()) if low is not None else 0,
-            "above": int((values > high).sum()) if high is not None else 0}
+    values, (low, high) = _numbers(column), bounds
+    checked = int(len(values) - np.count_nonzero(np.isnan(values)))
+    return {"checked": checked,  # fmin/fmax skip NaN; a comparison with NaN is false
+            "min": encode_float(float(np.fmin.reduce(values))) if checked else None,
+            "max": encode_float(float(np.fmax.reduce(values))) if checked else None,
+            "below": int(np.count_nonzero(values < low)) if low is not None else 0,
+            "above": int(np.count_nonzero(values > high)) if high is not None else 0}
 
 
 def _merge_bounds(left: dict, right: dict) -> dict:
@@ -91,17 +102,18 @@ def _merge_bounds(left: dict, right: dict) -> dict:
 
 
 def _allowed(column, allowed: list) -> dict:
-    values = _present(column)
+    values = _present(column) if pa.types.is_floating(column.type) else _array(column)
     try:
         accepted = pa.array(allowed).cast(values.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):  # no value of the set fits this type
         accepted = pa.array([], values.type)
-    bad = values.filter(pc.invert(pc.is_in(values, value_set=accepted)))
-    counted = pc.value_counts(bad) if len(bad) else None
+    outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=accepted)))
+    bad = int(pc.sum(outside).as_py() or 0)
+    counted = pc.value_counts(values.filter(outside)) if bad else None
     examples = [] if counted is None else [
         [_plain(value), int(count)] for value, count in zip(counted.field("values").to_pylist(),
                                                            counted.field("counts").to_pylist())]
-    return {"checked": len(values), "bad": len(bad), "examples": _smallest(examples)}
+    return {"checked": len(values) - values.null_count, "bad": bad, "examples": _smallest(examples)}
 
 
 def _merge_allowed(left: dict, right: dict) -> dict:
@@ -132,7 +144,7 @@ def _keys(column, _param) -> dict:
     values = _present(column)
     kind = value_kind(values.type)
     if kind == "float":
-        keys = (_floats(values) + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+        keys = (pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False) + 0.0).view(np.uint64)  # -0.0 is 0.0
     elif kind == "int":
         keys = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
     elif kind == "uint":
@@ -182,31 +194,25 @@ def _unpack(text: str) -> np.ndarray:
 
 
 def bucket_indices(values: np.ndarray) -> np.ndarray:
-    """Each number's sketch bucket: 0 for zero, +-(exponent, 7 mantissa bits) otherwise, +-INF_BUCKET for infinities."""
-    mantissa, exponent = np.frexp(np.abs(values))
-    sub = np.clip(((mantissa - 0.5) * (2 * SUB_BUCKETS)).astype(np.int64), 0, SUB_BUCKETS - 1)
-    index = (exponent.astype(np.int64) + _EXPONENT_OFFSET) * SUB_BUCKETS + sub + 1
-    index = np.where(np.isinf(values), INF_BUCKET, np.where(values == 0, 0, index))
-    return np.where(values < 0, -index, index)
+    """Each number's sketch bucket: its float64 bits' exponent and top 7 mantissa bits, plus one, negated for a
+    negative number; 0 for zero. Infinity is the largest bucket (its exponent is all ones)."""
+    magnitude = np.ascontiguousarray(values, dtype=np.float64).view(np.int64) & _ABS_BITS
+    return np.where(magnitude == 0, 0, (magnitude >> _DROPPED_BITS) + 1) * np.where(values < 0, -1, 1)
 
 
 def bucket_bounds(index: int) -> tuple[float, float]:
-    """The [low, high) magnitude of a sketch bucket (negated and swapped for a negative index)."""
+    """The [low, high) of the magnitudes in a sketch bucket (negated and swapped for a negative index)."""
     if index == 0:
         return 0.0, 0.0
-    size = abs(index)
-    if size == INF_BUCKET:
-        low = high = math.inf
-    else:
-        exponent, sub = divmod(size - 1, SUB_BUCKETS)
-        exponent -= _EXPONENT_OFFSET
-        low = math.ldexp(0.5 + sub / (2 * SUB_BUCKETS), exponent)
-        high = math.ldexp(0.5 + (sub + 1) / (2 * SUB_BUCKETS), exponent)
+    low, high = (struct.unpack("<d", struct.pack("<q", bits << _DROPPED_BITS))[0] for bits in (abs(index) - 1,
+                                                                                                 abs(index)))
+    high = math.inf if math.isinf(low) else high
     return (low, high) if index > 0 else (-high, -low)
 
 
 def _sketch(column, _param) -> list:
-    index, counts = np.unique(bucket_indices(_floats(_present(column))), return_counts=True)
+    values = _numbers(column)
+    index, counts = np.unique(bucket_indices(values[~np.isnan(values)]), return_counts=True)
     return [[int(i), int(c)] for i, c in zip(index, counts)]
 
 
