@@ -22,6 +22,7 @@
 from h3spark.actors._actor import Actor, PredictionsHook, hard_targets
 from h3spark.actors._batches import OnlineBatches
 from h3spark.actors._chunks import Reassembler, split
+from h3spark.actors._distill import distill_from_predictions
 from h3spark.actors._control import command, control_topic, end_marker, status_topic
 from h3spark.actors._envelope import KINDS, SCHEMA_VERSION, Envelope, decode, encode, new_message_id
 from h3spark.actors._intake import Intake
@@ -31,6 +32,7 @@ from h3spark.actors._memory import MemoryBus
 from h3spark.actors._network import Network, NetworkResult
 from h3spark.actors._producer import ProduceResult, produce, run_producer, source_records
 from h3spark.actors._records import features_envelope, raw_envelope, records_table
+from h3spark.actors._sentinel import Sentinel
 from h3spark.actors._snapshot import Snapshot, Snapshots
 from h3spark.actors._source import Delivery, ReceiveConfig, Record, SeenIds, SubscriptionStats
 from h3spark.actors._subscription import Subscription
@@ -39,6 +41,7 @@ from h3spark.actors._transport import Transport
 __all__ = ["KINDS", "SCHEMA_VERSION", "Delivery", "Envelope", "KafkaTransport", "MemoryBus", "Reassembler",
            "ReceiveConfig", "Record", "SeenIds", "Subscription", "SubscriptionStats", "Transport", "decode", "encode",
            "measure_codec", "new_message_id", "split",
-           "Actor", "PredictionsHook", "hard_targets", "OnlineBatches", "Intake", "Network", "NetworkResult",
+           "Actor", "PredictionsHook", "hard_targets", "distill_from_predictions", "Sentinel",
+           "OnlineBatches", "Intake", "Network", "NetworkResult",
            "ProduceResult", "produce", "run_producer", "source_records", "features_envelope", "raw_envelope",
            "records_table", "Snapshot", "Snapshots", "command", "control_topic", "end_marker", "status_topic"]

@@ -10,9 +10,11 @@ Each input topic is used to ``train``, ``predict`` or ``evaluate``; a message ma
   quarantine), ``features`` batches as they are; then training assembles minibatches with the
   feed's StreamBatcher and takes one step per minibatch, prediction publishes ``predictions``
   (``probabilities`` = softmax(logits / temperature), and ``logits``; stamped with the model version
-  used, ``computed_with``), evaluation adds to the held-out scores.
+  used, ``computed_with``), evaluation adds to the held-out scores (and an actor that publishes
+  predictions publishes those of the rows it evaluates too, marked ``split: holdout``).
 - ``predictions`` from another actor: :attr:`Actor.learn_from_predictions` (the distillation hook;
-  by default, on a topic used to train, the teacher's arg-max on the features the message carries).
+  by default, on a topic used to train, the teacher's arg-max on the features the message carries;
+  with ``distill:``, Hinton et al.'s loss on the soft targets, see :mod:`h3spark.actors._distill`).
 - ``parameters``: loaded by layer name (``accept_parameters``), optionally frozen (transfer).
 - ``control``: start/resume, pause, stop, snapshot (from ``NETWORK.control``), ``end`` on a data topic.
 
@@ -34,6 +36,7 @@ import pyarrow as pa
 from h3spark.actors import _control as control
 from h3spark.actors._actor_io import ActorIO, build_actor
 from h3spark.actors._batches import OnlineBatches
+from h3spark.actors._distill import distill_from_predictions
 from h3spark.actors._envelope import Envelope
 from h3spark.actors._intake import Intake
 from h3spark.actors._records import arrow_batch, batch_arrays, records_table
@@ -60,7 +63,7 @@ class Actor(ActorIO):
         self.intake = intake
         self.stats = ActorStats()
         self.batches = OnlineBatches(config.training.batch_size, (model.spec.features,))
-        self.learn_from_predictions: PredictionsHook = hard_targets
+        self.learn_from_predictions: PredictionsHook = distill_from_predictions if config.distill else hard_targets
         self.paused = False
         self.stopping = False
         self.state = "starting"
@@ -163,8 +166,8 @@ class Actor(ActorIO):
         logits = self.model.logits(rows)
         if labels is not None:
             (self.stats.evaluated if use == "evaluate" else self.stats.predicted).add(logits, labels)
-        if use == "predict":
-            self.publish_predictions(logits, rows, labels)
+        if use == "predict" or (use == "evaluate" and self.config.outputs.predictions is not None):
+            self.publish_predictions(logits, rows, labels, holdout=use == "evaluate")
 
     def train_ready(self, final: bool = False) -> None:
         """One training step per full minibatch (and, with ``final``, one on the rows left)."""
@@ -176,7 +179,9 @@ class Actor(ActorIO):
             self.stats.rows_trained += len(batch.features)
             self.after_step()
 
-    def publish_predictions(self, logits: np.ndarray, rows: np.ndarray, labels: np.ndarray | None) -> None:
+    def publish_predictions(self, logits: np.ndarray, rows: np.ndarray, labels: np.ndarray | None,
+                            holdout: bool = False) -> None:
+        """``holdout``: the rows were evaluated; they go on marked ``split: holdout`` (scored downstream, never trained on)."""
         arrays = {"probabilities": softmax(logits, self.config.temperature), "logits": logits.astype(np.float32)}
         if self.config.include_inputs:
             arrays["features"] = rows.astype(np.float32)
@@ -185,7 +190,7 @@ class Actor(ActorIO):
         step = self.model.step
         self.transport.publish(self.config.outputs.predictions, Envelope(
             "predictions", self.name, model_version=step, computed_with=step, arrays=arrays,
-            meta={"temperature": self.config.temperature}))
+            meta={"temperature": self.config.temperature, **({"split": "holdout"} if holdout else {})}))
         self.stats.rows_predicted += len(rows)
         self.stats.predictions_published += 1
 

@@ -19,6 +19,7 @@ import sys
 from h3spark.actors._actor import Actor
 from h3spark.actors._kafka import KafkaTransport
 from h3spark.actors._memory import MemoryBus
+from h3spark.actors._sentinel import Sentinel
 from h3spark.actors._transport import Transport
 from h3spark.config import ActorConfig
 from h3spark.errors import H3SparkError, UsageError
@@ -43,8 +44,9 @@ def run_actor(settings: dict, transport: Transport | None = None, outcome: dict 
     owned = transport is None
     transport = transport or make_transport(settings["transport"])
     try:
-        actor = Actor.from_config(settings["name"], config, transport, settings["workdir"], settings["network"],
-                                  settings["home"], settings.get("progress_s", 5.0))
+        kind = Sentinel if config.sentinel is not None else Actor
+        actor = kind.from_config(settings["name"], config, transport, settings["workdir"], settings["network"],
+                                 settings["home"], settings.get("progress_s", 5.0))
         if outcome is not None:
             outcome["actor"] = actor
         return actor.run()

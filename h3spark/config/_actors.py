@@ -155,16 +155,36 @@ class ActorPipelineConfig(StrictModel):
 
 
 class ActorOutputsConfig(StrictModel):
-    """Topics an actor publishes to."""
+    """Topics an actor publishes to (``validation``: a sentinel's results)."""
 
     predictions: str | None = None
     parameters: str | None = None
+    validation: str | None = None
 
     @model_validator(mode="after")
     def _topics(self) -> "ActorOutputsConfig":
         _check_topic(self.predictions, "predictions")
         _check_topic(self.parameters, "parameters")
+        _check_topic(self.validation, "validation")
         return self
+
+
+class DistillConfig(StrictModel):
+    """Learn other actors' predictions with Hinton et al.'s loss at the sender's temperature: ``alpha`` of it on
+    the soft targets, ``1 - alpha`` on the labels the predictions carry (when ``labels`` is on and they do)."""
+
+    alpha: float = Field(default=0.9, ge=0, le=1)
+    labels: bool = True
+
+
+class SentinelConfig(StrictModel):
+    """A validation sentinel: rows of its other inputs (used to evaluate) are its validation set; the weights
+    arriving on ``parameters`` (one of its inputs) are scored on it, at most once per ``every_s`` seconds
+    (0: every message; the newest waiting one otherwise), each result stamped with the weights' model version."""
+
+    parameters: str
+    every_s: float = Field(default=0.0, ge=0)
+    max_rows: int = Field(default=100_000, gt=0, description="validation rows kept (the first ones)")
 
 
 class PublishParametersConfig(StrictModel):
@@ -196,6 +216,8 @@ class ActorConfig(StrictModel):
     include_inputs: bool = Field(default=False, description="predictions carry the features (and labels) predicted on")
     publish_parameters: PublishParametersConfig | None = None
     accept_parameters: AcceptParametersConfig | None = None
+    distill: DistillConfig | None = None
+    sentinel: SentinelConfig | None = None
     snapshot_every_steps: int = Field(default=0, ge=0, description="0: snapshot only when stopped or asked")
     stop_at_end: bool = Field(default=True, description="stop once every input topic delivered its end marker")
     max_steps: int | None = Field(default=None, gt=0)
@@ -208,11 +230,26 @@ class ActorConfig(StrictModel):
             _check_topic(topic, f"inputs.{topic}")
         if self.publish_parameters is not None and self.outputs.parameters is None:
             raise _problem("publish_parameters", "publishing parameters needs a topic: set outputs.parameters.")
+        _check_sentinel(self)
         predicts = any(use == "predict" for use in self.inputs.values())
         if predicts and self.outputs.predictions is None:
             raise _problem("outputs", "an input used to predict needs a topic for the predictions: set "
                                       "outputs.predictions.")
         return self
+
+
+def _check_sentinel(config: ActorConfig) -> None:
+    sentinel = config.sentinel
+    if sentinel is None:
+        return
+    if sentinel.parameters not in config.inputs:
+        raise _problem("sentinel.parameters", f"the sentinel follows the weights on {sentinel.parameters!r}; list that "
+                                              "topic in inputs too (inputs: {TOPIC: evaluate}).")
+    training = sorted(topic for topic, use in config.inputs.items() if use != "evaluate")
+    if training or config.accept_parameters is None or config.distill is not None:
+        raise _problem("sentinel", "a sentinel only evaluates: give every input the use evaluate (not "
+                                   f"{', '.join(training) or 'train'}), set accept_parameters (e.g. {{senders: [learner]}}) "
+                                   "and no distill.")
 
 
 class ProducerSourceConfig(StrictModel):
@@ -240,6 +277,8 @@ class ProducerConfig(StrictModel):
     records_per_message: int = Field(default=64, gt=0)
     epochs: int = Field(default=1, ge=1)
     holdout_fraction: float = Field(default=0.0, ge=0, lt=1)
+    train_records: int | None = Field(default=None, gt=0, description="send only the first N training records "
+                                      "(of the seeded shuffle, after the held-out part is set aside)")
     seed: int = Field(default=0, ge=0)
     rate_per_s: float | None = Field(default=None, gt=0, description="records per second; unset: as fast as it can")
     end: bool = Field(default=True, description="publish an end marker after the last record")
