@@ -146,8 +146,8 @@ def _unique(where, name, spec, stat) -> dict:
     shown = f", e.g. {', '.join(str(value) for value in stat['examples'])}" if stat["examples"] else ""
     how = "" if stat["exact"] else " (compared by a 64-bit hash)"
     return _outcome(where, name, stat["duplicate_rows"] == 0, stat["duplicate_rows"], 0,
-                    f"{stat['repeated_values']} values of {name!r} appear more than once{shown}: "
-                    f"{stat['duplicate_rows']} of {stat['rows']} rows repeat a value{how}; bound: 0",
+                    f"{stat['repeated_values']} values of {name!r} appear more than once ({stat['duplicate_rows']} of "
+                    f"{stat['rows']} rows repeat one{how}){shown}; bound: 0 repeats",
                     {"repeated_values": stat["repeated_values"], "examples": stat["examples"]})
 
 

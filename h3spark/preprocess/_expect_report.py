@@ -53,7 +53,7 @@ def render_html(report: dict) -> str:
     published = "published" if report["published"] else "not published (nothing was written to the dataset)"
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Expectations: {_e(report['dataset'])}</title>",
              f"<style>{_STYLE}</style></head><body><h1>Expectations</h1>", verdict,
-             _table(["", ""], [["dataset", report["dataset"]], ["dataset state", published],
+             _table(["run", ""], [["dataset", report["dataset"]], ["dataset state", published],
                                ["on_failure", report["on_failure"]], ["input rows", report["rows"]],
                                ["checked at", report["created_at"]]]),
              "<h2>Results</h2>", _table(["", "expectation", "column", "bound", "observed", "what was found"],
@@ -98,6 +98,8 @@ def _table(header: list, rows: list[list]) -> str:
 
 
 def _show(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_show(item)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else str(value)

@@ -63,8 +63,8 @@ def test_each_check_names_column_expectation_observed_value_and_bound():
         "city": {"type": "string", "allowed": ["oslo", "rome"]}}, rows={"min": 201, "max": 1000}), _table())
     assert outcomes["rows.min"] == (False, "the input has 200 rows; bound: at least 201")
     assert outcomes["rows.max"][0] and outcomes["columns.id.type"] == (True, "column 'id' is bigint")
-    assert outcomes["columns.id.unique"] == (False, "2 values of 'id' appear more than once, e.g. 0, 7: 2 of 200 "
-                                                    "rows repeat a value; bound: 0")
+    assert outcomes["columns.id.unique"] == (False, "2 values of 'id' appear more than once (2 of 200 rows repeat "
+                                                    "one), e.g. 0, 7; bound: 0 repeats")
     assert outcomes["columns.x.not_null"] == (False, "95.00% of column 'x' holds a value (10 of 200 rows missing); "
                                                      "bound: at least 0.99")
     assert outcomes["columns.x.min"][0]
