@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from h3spark.config._base import ERROR_AT, StrictModel
+from h3spark.config._paths import escape_message, escapes_workdir
 
 # families match several Spark types; the other names match Spark's simpleString exactly
 TYPE_FAMILIES = {"integer": ("tinyint", "smallint", "int", "bigint"), "floating": ("float", "double"),
@@ -42,6 +43,11 @@ class DriftExpectation(StrictModel):
     metric: Literal["psi", "ks"] = "psi"
     max: float = Field(gt=0, description="the largest PSI (0.1 slight, 0.25 major by convention) or KS statistic")
     bins: int = Field(default=10, ge=2, le=100, description="PSI bins: quantiles of the reference (numeric columns)")
+
+    @field_validator("reference")
+    @classmethod
+    def _inside_workdir(cls, value: str) -> str:
+        return _within_workdir(value)
 
     @model_validator(mode="after")
     def _ks_is_a_fraction(self) -> "DriftExpectation":
@@ -98,6 +104,13 @@ class ColumnExpectations(StrictModel):
         return any(getattr(self, name) is not None and getattr(self, name) is not False for name in type(self).model_fields)
 
 
+def _within_workdir(path: str) -> str:
+    """A relative path lands under the workdir (as dataset.uri does); climbing out with '..' is refused."""
+    if escapes_workdir(path):
+        raise ValueError(escape_message(path))
+    return path
+
+
 def _kind(value) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -131,6 +144,11 @@ class ValidateConfig(StrictModel):
                                "so that a later run can use this dataset as a drift reference")
     report_uri: str | None = Field(default=None, description="where a failing run's report goes (nothing is "
                                    "published); default: the dataset URI + '_expectations'")
+
+    @field_validator("report_uri")
+    @classmethod
+    def _inside_workdir(cls, value: str | None) -> str | None:
+        return value if value is None else _within_workdir(value)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "ValidateConfig":

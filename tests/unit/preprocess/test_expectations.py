@@ -205,6 +205,8 @@ def _bad_config(tmp_path, validate: str) -> str:
     ("rows: {min: 5, max: 2}\n", "min 5 is above max 2; no row count could pass"),
     ("on_failure: fail\n", "states no expectation; add rows:, columns: or profile:, or remove validate:"),
     ("columns:\n  x: {type: integr}\n", "preprocess.validate.columns.x.type: must be 'integer', 'floating'"),
+    ("report_uri: ../out\n", "preprocess.validate.report_uri: '../out' climbs out of the workdir"),
+    ("columns:\n  x: {drift: {reference: ../train, max: 0.2}}\n", "'../train' climbs out of the workdir"),
 ])
 def test_config_mistakes_are_config_errors_naming_the_key(tmp_path, validate, expected):
     with pytest.raises(ConfigError) as raised:
