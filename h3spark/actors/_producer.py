@@ -74,14 +74,16 @@ def _bundled_records(name: str, record_format: str) -> tuple[list[str], list[str
 def produce(transport: Transport, topic: str, records: list[str], record_format: str, columns: list[str] | None = None,
             *, sender: str = "producer", records_per_message: int = 64, epochs: int = 1, holdout_fraction: float = 0.0,
             seed: int = 0, rate_per_s: float | None = None, end: bool = True,
-            stop: threading.Event | None = None, train_records: int | None = None) -> ProduceResult:
+            stop: threading.Event | None = None, train_range: tuple[int, int] | None = None) -> ProduceResult:
     """Send ``records`` to ``topic``: ``epochs`` shuffled passes, the held-out part once, an end marker.
-    ``train_records``: train on only that many (the same held-out part, whatever the number)."""
+    ``train_range`` (start, stop): send only those training records (the same held-out part whatever the range)."""
     started = time.monotonic()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(records))
     held = int(round(len(records) * holdout_fraction))
-    holdout, train = order[:held], order[held:][:train_records]
+    holdout, train = order[:held], order[held:]
+    if train_range is not None:
+        train = train[train_range[0]:train_range[1]]
     sent = {"records": 0, "messages": 0}
 
     def send(indices: np.ndarray, meta: dict) -> bool:
@@ -121,4 +123,4 @@ def run_producer(name: str, config: ProducerConfig, transport: Transport, workdi
     return produce(transport, config.topic, records, config.format, columns, sender=name,
                    records_per_message=config.records_per_message, epochs=config.epochs,
                    holdout_fraction=config.holdout_fraction, seed=config.seed, rate_per_s=config.rate_per_s,
-                   end=config.end, stop=stop, train_records=config.train_records)
+                   end=config.end, stop=stop, train_range=config.train_range)

@@ -277,8 +277,9 @@ class ProducerConfig(StrictModel):
     records_per_message: int = Field(default=64, gt=0)
     epochs: int = Field(default=1, ge=1)
     holdout_fraction: float = Field(default=0.0, ge=0, lt=1)
-    train_records: int | None = Field(default=None, gt=0, description="send only the first N training records "
-                                      "(of the seeded shuffle, after the held-out part is set aside)")
+    train_range: list[int] | None = Field(default=None, min_length=2, max_length=2, description="[start, stop]: send "
+                                          "only those training records (of the seeded shuffle, after the held-out part "
+                                          "is set aside; the same held-out part whatever the range)")
     seed: int = Field(default=0, ge=0)
     rate_per_s: float | None = Field(default=None, gt=0, description="records per second; unset: as fast as it can")
     end: bool = Field(default=True, description="publish an end marker after the last record")
@@ -287,6 +288,9 @@ class ProducerConfig(StrictModel):
     @model_validator(mode="after")
     def _topic(self) -> "ProducerConfig":
         _check_topic(self.topic, "topic")
+        if self.train_range is not None and not 0 <= self.train_range[0] <= self.train_range[1]:
+            raise _problem("train_range", f"train_range is [start, stop] with 0 <= start <= stop. Got {self.train_range} "
+                                          "instead.")
         return self
 
 

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from h3spark.actors import Actor, MemoryBus, decode, end_marker, features_envelope, produce
+from h3spark.actors._records import record_texts
 from h3spark.actors._sentinel import VALIDATION, Sentinel
 from h3spark.config import ActorConfig
 from h3spark.train.engines.model import build_model, softmax
@@ -156,14 +157,24 @@ def test_a_sentinel_or_student_config_that_cannot_work_is_refused_with_the_fix(o
         ActorConfig.model_validate({"model": MODEL, **overrides})
 
 
-def test_a_producer_sending_fewer_training_records_holds_out_the_same_records():
+def test_a_producer_sending_a_range_of_its_training_records_holds_out_the_same_records():
     records = [f'{{"features": [{i}], "label": 0}}' for i in range(50)]
-    held = {}
-    for count in (None, 7):
+    sent = {}
+    for train_range in (None, (0, 7), (7, 40), (0, 0)):
         bus = MemoryBus()
         result = produce(bus, "t", records, "json", records_per_message=100, holdout_fraction=0.2, seed=3,
-                         train_records=count)
+                         train_range=train_range)
         messages = [decode(record.value) for record in bus.read("t")]
-        held[count] = bytes(messages[1].arrays["text"])
-        assert result.records == (40 if count is None else 7) and result.holdout_records == 10
-    assert held[None] == held[7]
+        sent[train_range] = [tuple(record_texts(message)) for message in messages if message.kind == "raw"]
+        assert result.records == {None: 40, (0, 7): 7, (7, 40): 33, (0, 0): 0}[train_range]
+        assert result.holdout_records == 10 and messages[-2].meta["split"] == "holdout"
+    assert sent[None][-1] == sent[(0, 7)][-1] == sent[(7, 40)][-1] == sent[(0, 0)][0]   # the held-out records
+    parts = [set(sent[key][0]) for key in (None, (0, 7), (7, 40))]
+    assert parts[1] | parts[2] == parts[0] and not parts[1] & parts[2]             # two disjoint parts of the whole
+
+
+def test_a_train_range_that_is_no_range_is_refused():
+    from h3spark.config import ProducerConfig
+
+    with pytest.raises(ValidationError, match="train_range is \\[start, stop\\]"):
+        ProducerConfig.model_validate({"source": {"bundled": "digits"}, "topic": "t", "train_range": [5, 2]})
