@@ -20,20 +20,15 @@ from typing import Iterable
 
 from h3spark.errors import DataError
 from h3spark.storage import ALL_ROWS
-
-DEFAULT_CLASSES = 10
-
-
-def model_classes(params: dict | None) -> int:
-    """The number of outputs of an engine's classifier: ``params['classes']``, default 10."""
-    return int((params or {}).get("classes", DEFAULT_CLASSES))
+from h3spark.train._model import classes_setting, model_classes
 
 
 def check_training_labels(settings: dict) -> None:
-    """Check the splits a training run reads (``train_split``, ``validation_split``) against
-    ``params.classes``, given the worker settings (see ``h3spark.train.worker_settings``)."""
+    """Check the splits a training run reads (``train_split``, ``validation_split``) against the
+    model's classes (a spec's last layer, or ``params.classes``), given the worker settings (see
+    ``h3spark.train.worker_settings``)."""
     splits = [settings.get("train_split")] + ([settings["validation_split"]] if settings.get("validation_split") else [])
-    check_labels(settings["dataset_uri"], model_classes(settings.get("params")), "training.params.classes", splits)
+    check_labels(settings["dataset_uri"], model_classes(settings), classes_setting(settings), splits)
 
 
 def check_labels(uri: str, classes: int, setting: str, splits: Iterable[str | None] = (None,)) -> None:

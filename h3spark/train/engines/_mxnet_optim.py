@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import mxnet as mx
-from mxnet import optimizer as mx_optimizer
+from mxnet import lr_scheduler as mx_lr_scheduler  # not mx.lr_scheduler: a server unpickles this module
+from mxnet import optimizer as mx_optimizer         # while `import mxnet` runs, before that attribute is set
 
 from h3spark.errors import ConfigError
 from h3spark.train.engines.model import TrainOptions, learning_rate
@@ -58,7 +59,7 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.0, params: dict[str
         raise ConfigError("training.optimizer", [f"cannot create optimizer {name!r} with {params}: {error}. Known optimizers: {known}."]) from None
 
 
-class ScheduledRate(mx.lr_scheduler.LRScheduler):
+class ScheduledRate(mx_lr_scheduler.LRScheduler):
     """The options' rate (warm-up, then the schedule) at the optimizer's own update count.
 
     Servers that run the optimizer (``update_on_kvstore``) never see a worker's step, so the

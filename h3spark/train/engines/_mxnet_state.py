@@ -1,9 +1,10 @@
-"""Parameters and optimizer state of a Gluon Trainer as bytes, without pickle.
+"""The optimizer state of a Gluon Trainer as bytes, without pickle (the weights go into a
+checkpoint as ``Model.save`` writes them).
 
 Gluon's ``Trainer.save_states`` pickles the optimizer; a checkpoint read back from
 shared storage must not be unpickled, so the state (the slots) is saved as an MXNet
-NDArray file (``"<index>.<slot>"`` keys) plus a JSON description of its structure
-and the optimizer's update counters.
+NDArray file (``"<index>.<slot>"`` keys, the index of the weight in the trainer's list)
+plus a JSON description of its structure and the optimizer's update counters.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import os
 import tempfile
 
 import mxnet as mx
-
-from h3spark.errors import StorageError
 
 
 def ndarrays_to_bytes(arrays: dict) -> bytes:
@@ -30,20 +29,6 @@ def bytes_to_ndarrays(data: bytes) -> dict:
         with open(path, "wb") as handle:
             handle.write(data)
         return mx.nd.load(path)
-
-
-def params_to_bytes(net) -> bytes:
-    return ndarrays_to_bytes({name: p.data().copy() for name, p in net.collect_params().items()})
-
-
-def load_params(net, data: bytes) -> None:
-    arrays = bytes_to_ndarrays(data)
-    params = net.collect_params()
-    missing = sorted(set(params.keys()) - set(arrays))
-    if missing:
-        raise StorageError(f"the checkpoint has no values for parameters {missing}; it was written by another model.")
-    for name, param in params.items():
-        param.set_data(arrays[name])
 
 
 def optimizer_state(trainer) -> tuple[dict, dict]:

@@ -1,37 +1,40 @@
-"""The PyTorch engine: DistributedDataParallel over NCCL (GPUs) or gloo (CPU).
+"""The PyTorch engine: the model contract's :class:`TorchModel` under DistributedDataParallel,
+over NCCL (GPUs) or gloo (CPU).
 
 ``train_worker(settings)`` runs in every worker process of a torch launch (see
 ``h3spark.train.distributed(..., framework="torch")``): one process per GPU, with
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` from the
-launcher (a Spark barrier stage, or local processes without Spark or Java). Each rank
-reads its own even shard through ``h3spark.feed.DataIterator`` + ``TorchBatches``; rank 0
+launcher (a Spark barrier stage, or local processes without Spark or Java). It builds the
+run's model from ``training.model`` (a spec, or the ``mlp`` shorthand) and the training
+options, wraps it in DDP (``TorchModel.wrap_ddp``) and trains on its own even shard, read
+through ``h3spark.feed.DataIterator`` + ``TorchBatches`` (tensors already on the device,
+pinned and copied non_blocking on CUDA, handed to ``TorchModel.train_tensors``); rank 0
 writes TensorBoard scalars and checkpoints.
 
 DDP keeps every rank's parameters and optimizer state identical (gradients are
-averaged before each step), so rank 0's checkpoint (model + optimizer slots, as
-safetensors or .npz, never pickle) is the whole state, and a resume restores it on
-every rank before wrapping the model in DDP.
+averaged before each step), so rank 0's checkpoint (``model.safetensors`` as ``Model.save``
+writes it, which ``load_model`` reads in any engine, and the optimizer's slots as
+safetensors or .npz, never pickle) is the whole state, and a resume restores it on every
+rank before wrapping the model in DDP.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import logging
 import os
 import time
 
 from h3spark.errors import DataError, UsageError
-from h3spark.train.engines.torch_models import accuracy, build_mlp, import_torch
-
-logger = logging.getLogger(__name__)
+from h3spark.train.engines.torch_model import TorchModel, import_torch
 
 torch = import_torch()  # torch's one install hint when it is missing
 import torch.distributed as dist  # noqa: E402
-from torch import nn  # noqa: E402
 
-from h3spark.train._checkpoint import CheckpointWriter, load_checkpoint  # noqa: E402
-from h3spark.train._labels import check_training_labels, model_classes  # noqa: E402
+from h3spark.train._labels import check_training_labels  # noqa: E402
+from h3spark.train._model import training_spec  # noqa: E402
+from h3spark.train._options import train_options  # noqa: E402
+from h3spark.train._progress import Progress  # noqa: E402
 from h3spark.train.engines._torch_state import (  # noqa: E402
     TENSOR_SUFFIXES,
     bytes_to_tensors,
@@ -41,20 +44,7 @@ from h3spark.train.engines._torch_state import (  # noqa: E402
     tensors_to_bytes,
 )
 
-FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"  # fault injection for failure/resume tests
-LOG_EVERY_STEPS = 10
 RENDEZVOUS_TIMEOUT_S = 120
-OPTIMIZERS = ("sgd", "adam", "adamw")
-
-
-def make_optimizer(params, settings: dict) -> torch.optim.Optimizer:
-    name, extra = settings["optimizer"].lower(), dict(settings.get("optimizer_params") or {})
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"], **extra)
-    if name in ("adam", "adamw"):
-        return getattr(torch.optim, "Adam" if name == "adam" else "AdamW")(params, lr=settings["lr"], **extra)
-    raise UsageError(f"The 'optimizer' parameter of the torch engine must be one of {', '.join(OPTIMIZERS)}. "
-                     f"Got {settings['optimizer']!r} instead.")
 
 
 def select_device(gpus: int, local_rank: int) -> tuple[torch.device, str]:
@@ -83,18 +73,16 @@ def train_worker(settings: dict) -> dict:
 
 def _train(settings: dict, rank: int, world_size: int, device: torch.device) -> dict:
     data = _open_shard(settings, rank, world_size)
-    params = settings.get("params") or {}
     check_training_labels(settings)
-    in_features = int(torch.tensor(data.feature_shape).prod())
-    model = build_mlp(in_features, list(params.get("hidden", [256])), model_classes(params), settings["seed"]).to(device)
-    optimizer = make_optimizer(model.parameters(), settings)
-    state = _TrainState(rank, world_size, settings)
-    state.resume(model, optimizer, device)
-    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    result = _loop(ddp, optimizer, data, state, device)
+    model = TorchModel(training_spec(settings, data.feature_shape), seed=settings["seed"],
+                       options=train_options(settings), device=str(device))
+    progress = TorchProgress(model, rank, world_size, settings)
+    progress.restore_optimizer(progress.resume())
+    model.wrap_ddp(device_ids=[device.index] if device.type == "cuda" else None, rank=rank)
+    result = _loop(model, data, progress, device)
     if rank == 0:
-        result["checkpoint"] = state.checkpoint(model, optimizer, final=True)
-        result["val_accuracy"] = _validate(model, settings, device)
+        result["checkpoint"] = progress.checkpoint(final=True)
+        result["val_accuracy"] = progress.validate()
     return result
 
 
@@ -106,70 +94,44 @@ def _open_shard(settings: dict, rank: int, world_size: int):
                         prefetch=int(settings.get("prefetch", 4)))
 
 
-class _TrainState:
-    """Step counting, resume, TensorBoard and checkpoints (the last two on rank 0 only)."""
+class TorchProgress(Progress):
+    """A rank's progress with the torch optimizer's slots, and losses read back from the GPU
+    without stalling it."""
 
-    def __init__(self, rank: int, world_size: int, settings: dict):
-        self.rank, self.world_size, self.settings = rank, world_size, settings
-        self.step = 0
-        self.interval = settings["checkpoint_interval"]
-        self.writer = _summary_writer(settings["log_dir"]) if rank == 0 and settings.get("log_dir") else None
+    engine = "torch"
+    optimizer_files = tuple("optimizer" + suffix for suffix in TENSOR_SUFFIXES)
+
+    def __init__(self, model: TorchModel, rank: int, world_size: int, settings: dict):
+        super().__init__(model, rank, world_size, settings)
         self.losses = _LossLog(self.writer) if self.writer is not None else None
-        self.checkpoints = CheckpointWriter.from_settings(settings) if rank == 0 else None
-        # the mean loss since the last checkpoint (summed on the device: no sync per step) picks the best one to keep
-        self.loss_sum, self.loss_steps, self.last_loss = None, 0, None
-        self.fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0"))
 
-    def resume(self, model: nn.Module, optimizer, device: torch.device) -> None:
-        uri = self.settings.get("resume_from")
-        if not uri:
+    def optimizer_state(self) -> tuple[dict[str, bytes], dict]:
+        slots, structure = optimizer_to_parts(self.model.optimizer)
+        return ({tensor_file_name("optimizer"): tensors_to_bytes(slots)},
+                {"optimizer_state": True, "optimizer": json.loads(json.dumps(structure))})
+
+    def restore_optimizer(self, resumed) -> None:
+        if resumed is None:
             return
-        names = tuple(stem + suffix for stem in ("model", "optimizer") for suffix in TENSOR_SUFFIXES)
-        meta, files = load_checkpoint(uri, names)
-        if meta.get("engine") != "torch":
-            raise UsageError(f"{uri} was written by engine {meta.get('engine', 'mxnet')!r}, not torch; "
-                             "point training.checkpoint_uri elsewhere or resume with that engine.")
-        model.load_state_dict(_tensors(files, "model"))
-        slots = {key: value.to(device) for key, value in _tensors(files, "optimizer").items()}
-        optimizer.load_state_dict(optimizer_from_parts(slots, meta["optimizer"]))
-        self.step = int(meta["step"])
-        logger.info("resuming from step %d of run %s rank=%d uri=%s", self.step, meta.get("run"), self.rank, uri)
+        meta, files = resumed
+        name = next((name for name in self.optimizer_files if name in files), None)
+        if name is None:
+            raise DataError(f"the checkpoint {self.settings['resume_from']} has no {'/'.join(self.optimizer_files)} "
+                            "file; it is incomplete. Resume from another one.")
+        slots = {key: value.to(self.model.device) for key, value in bytes_to_tensors(name, files[name]).items()}
+        self.model.optimizer.load_state_dict(optimizer_from_parts(slots, meta["optimizer"]))
 
-    def after_step(self, model, optimizer, loss) -> None:
-        self.step += 1
-        if self.checkpoints is not None:
-            self.loss_sum, self.loss_steps = loss if self.loss_sum is None else self.loss_sum + loss, self.loss_steps + 1
-        if self.fail_at and self.step == self.fail_at and self.rank == self.world_size - 1:
-            raise RuntimeError(f"{FAIL_AT_STEP_ENV}={self.fail_at}: failing on purpose at step {self.step}")
-        if self.losses is not None and self.step % LOG_EVERY_STEPS == 0:
-            self.losses.add(self.step, loss)
-        if self.rank == 0 and self.interval and self.step % self.interval == 0:
-            self.checkpoint(model, optimizer)
+    def log_loss(self, step: int, loss) -> None:
+        self.losses.add(step, loss)
 
-    def checkpoint(self, model: nn.Module, optimizer, final: bool = False) -> str | None:
-        if self.checkpoints is None:
-            return None
-        slots, structure = optimizer_to_parts(optimizer)
-        files = {tensor_file_name("model"): tensors_to_bytes(model.state_dict()),
-                 tensor_file_name("optimizer"): tensors_to_bytes(slots)}
-        meta = {"engine": "torch", "optimizer_state": True, "optimizer": json.loads(json.dumps(structure)),
-                "final": final, "num_workers": self.world_size, "optimizer_name": self.settings["optimizer"]}
-        if self.loss_steps:
-            self.last_loss, self.loss_sum, self.loss_steps = float(self.loss_sum) / self.loss_steps, None, 0
-        return self.checkpoints.save(self.step, files, meta, self.last_loss)
-
-
-def _tensors(files: dict[str, bytes], stem: str) -> dict[str, torch.Tensor]:
-    for suffix in TENSOR_SUFFIXES:
-        if stem + suffix in files:
-            return bytes_to_tensors(stem + suffix, files[stem + suffix])
-    raise DataError(f"the checkpoint has no {stem}{'/'.join(TENSOR_SUFFIXES)} file; it is incomplete.")
+    def flush(self) -> None:
+        self.losses.flush(wait=True)
 
 
 class _LossLog:
-    """``train/loss`` every LOG_EVERY_STEPS steps without stalling the GPU: on CUDA the loss is copied
-    to host memory asynchronously and written once that copy is done, at a later step or at the end
-    (a plain ``float(loss)`` would wait for the device and drain its queue every few steps)."""
+    """``train/loss`` every few steps without stalling the GPU: on CUDA the loss is copied to host
+    memory asynchronously and written once that copy is done, at a later step or at the end (a
+    plain ``float(loss)`` would wait for the device and drain its queue every few steps)."""
 
     def __init__(self, writer):
         self.writer, self.pending = writer, []
@@ -191,38 +153,6 @@ class _LossLog:
             self.writer.add_scalar("train/loss", float(host), step)
 
 
-def _summary_writer(log_dir: str):
-    from h3spark.train._tensorboard import summary_writer
-
-    return summary_writer(log_dir)
-
-
-def _loop(ddp, optimizer, data, state: _TrainState, device: torch.device) -> dict:
-    from h3spark.feed import TorchBatches
-
-    loss_fn = nn.CrossEntropyLoss()
-    per_epoch = data.batches_per_epoch
-    started, samples, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
-    for epoch in range(state.step // per_epoch, state.settings["epochs"]):
-        skip = state.step - epoch * per_epoch  # batches of this epoch done before the resume
-        batches = TorchBatches(_EpochSource(data, epoch), device=device, non_blocking=device.type == "cuda")
-        for index, (features, labels) in enumerate(batches):
-            if index < skip:
-                continue
-            loss = _step(ddp, optimizer, loss_fn, features, labels)
-            samples += len(labels)
-            state.after_step(ddp.module, optimizer, loss)
-    loss_value = float(loss)  # the one device sync of the loop
-    seconds = time.perf_counter() - started
-    if state.writer is not None:
-        state.losses.flush(wait=True)
-        state.writer.add_scalar("train/samples_per_s", samples / max(seconds, 1e-9), state.step)
-        state.writer.close()
-    return {"rank": state.rank, "num_workers": state.world_size, "steps": state.step, "samples": samples,
-            "seconds": round(seconds, 3), "samples_per_s": round(samples / max(seconds, 1e-9), 1), "loss": loss_value,
-            "device": str(device)}
-
-
 class _EpochSource:
     """One epoch of a DataIterator as an iterable, for TorchBatches."""
 
@@ -236,19 +166,17 @@ class _EpochSource:
         return self.data.iter_epoch(self.epoch)
 
 
-def _step(ddp, optimizer, loss_fn, features, labels):
-    optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(ddp(features.reshape(features.shape[0], -1)), labels)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+def _loop(model: TorchModel, data, progress: TorchProgress, device: torch.device) -> dict:
+    from h3spark.feed import TorchBatches
 
+    def epoch_batches(epoch: int):
+        return TorchBatches(_EpochSource(data, epoch), device=device, non_blocking=device.type == "cuda")
 
-def _validate(model: nn.Module, settings: dict, device: torch.device) -> float | None:
-    split = settings.get("validation_split")
-    if not split:
-        return None
-    from h3spark.feed import DataIterator
-
-    data = DataIterator(settings["dataset_uri"], split, batch_size=1024)
-    return round(accuracy(model, data, device, where=f"validation split {split!r} of {settings['dataset_uri']}"), 4)
+    started, samples, loss = time.perf_counter(), 0, None
+    for features, labels in progress.batches(data, epoch_batches):
+        loss = model.train_tensors(features, labels)
+        samples += len(labels)
+        progress.after_step(loss)
+    loss_value = float("nan") if loss is None else float(loss)  # the one device sync of the loop
+    result = progress.finish(samples, time.perf_counter() - started, loss_value)
+    return {**result, "device": str(device)}

@@ -29,9 +29,11 @@ variance): the same weights give the same outputs in both engines, but their tra
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from h3spark.errors import DependencyError, missing_dependency
+from h3spark.errors import DataError, DependencyError, missing_dependency
 from h3spark.train.engines.model import Model, TrainOptions, learning_rate
 from h3spark.train.engines.spec import ModelSpec
 
@@ -82,7 +84,15 @@ class TorchModel(Model):
     # --- the contract ------------------------------------------------------------------------
 
     def train_step(self, features: np.ndarray, labels: np.ndarray) -> float:
-        loss = self._backward(features, labels)
+        return float(self.train_tensors(features, labels))
+
+    def train_tensors(self, features, labels):
+        """:meth:`train_step` for a loop that feeds tensors (``TorchBatches``: on the device already,
+        copied non_blocking): a tensor batch is used as it is, not copied through numpy, and the loss
+        comes back as a 0-d tensor on the device, so the loop waits for the device only when it
+        reads one. Tensor labels are not range-checked (that would wait too): check the data's
+        labels before training, as ``h3spark train`` does. numpy batches are checked as ever."""
+        loss = self._loss_backward(*self._inputs(features, labels))
         self._optimizer_step()
         return loss
 
@@ -146,15 +156,32 @@ class TorchModel(Model):
 
     def _backward(self, features: np.ndarray, labels: np.ndarray) -> float:
         """Forward in training mode and backward; leaves the gradients of unfrozen layers."""
+        return float(self._loss_backward(*self._inputs(features, labels)))
+
+    def _inputs(self, features, labels):
+        """``(data, target)`` on the device: numpy batches checked (Model.batch, Model.labels),
+        tensors reshaped to the spec's input and cast (no-ops when they already are)."""
         torch = self._torch
-        data = torch.from_numpy(self.batch(features)).to(self.device)
-        target = torch.from_numpy(self.labels(labels, len(data))).to(self.device)
+        if not torch.is_tensor(features):
+            data = torch.from_numpy(self.batch(features)).to(self.device)
+            return data, torch.from_numpy(self.labels(labels, len(data))).to(self.device)
+        if features.dim() == 0 or math.prod(features.shape[1:]) != self.spec.features:
+            raise DataError(f"the model takes rows of shape {self.spec.input_shape} ({self.spec.features} values); "
+                            f"got a batch of shape {tuple(features.shape)}.")
+        data = features.to(self.device, torch.float32, non_blocking=True).reshape(len(features), *self.spec.input_shape)
+        target = torch.as_tensor(labels).to(self.device, torch.long, non_blocking=True).reshape(-1)
+        if len(target) != len(data):
+            raise DataError(f"the batch has {len(data)} rows of features but {len(target)} labels; give one label per row.")
+        return data, target
+
+    def _loss_backward(self, data, target):
+        """The mean loss (a detached 0-d tensor) of a forward in training mode, and its backward."""
         self._train_mode()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(self.module(data), target)
+        loss = self._torch.nn.functional.cross_entropy(self.module(data), target)
         loss.backward()
         self._drop_frozen_gradients()
-        return float(loss.item())
+        return loss.detach()
 
     def _drop_frozen_gradients(self) -> None:
         for layer in self.frozen():

@@ -164,3 +164,31 @@ def test_a_torch_worker_refuses_labels_beyond_the_model_classes(torch_python, bl
         distributed("h3spark.train.engines.torch:train_worker", num_workers=1, framework="torch", args=(settings,),
                     launcher="local", echo=False, env={"H3SPARK_WORKER_PYTHON": torch_python})
     assert latest_checkpoint(f"file://{tmp_path}/work/checkpoints/few") is None  # its run (reserved by worker_settings) has none
+
+
+def test_train_tensors_steps_as_train_step_on_tensors_fed_as_they_are(torch_here):
+    """The engine's loop hands TorchModel the tensors TorchBatches made (flat rows, already on the
+    device): the same step as train_step on numpy, with the loss left on the device."""
+    from h3spark.errors import DataError
+    from h3spark.train.engines.model import TrainOptions, build_model
+    from h3spark.train.engines.spec import ModelSpec
+    from tests.integration.torch.test_torch_model import CNN
+
+    torch = torch_here
+    spec = ModelSpec.from_dict({**CNN, "layers": [layer for layer in CNN["layers"] if layer["type"] != "dropout"]})
+    options = TrainOptions(lr=0.1, momentum=0.9)
+    by_numpy, by_tensors = build_model("torch", spec, seed=1, options=options), build_model("torch", spec, seed=1, options=options)
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(0, 1, (16, 64)).astype(np.float32), rng.integers(0, 10, 16)
+    for _ in range(2):
+        expected = by_numpy.train_step(features, labels)
+        loss = by_tensors.train_tensors(torch.from_numpy(features), torch.from_numpy(labels))
+        assert torch.is_tensor(loss) and loss.dim() == 0 and not loss.requires_grad
+        assert float(loss) == pytest.approx(expected, abs=1e-6)
+    assert by_numpy.step == by_tensors.step == 2
+    for name, value in by_numpy.get_weights().items():
+        np.testing.assert_allclose(by_tensors.get_weights()[name], value, rtol=0, atol=1e-6, err_msg=name)
+    with pytest.raises(DataError, match=r"the model takes rows of shape \(1, 8, 8\) \(64 values\); got a batch of shape \(4, 5\)"):
+        by_tensors.train_tensors(torch.zeros(4, 5), torch.zeros(4))
+    with pytest.raises(DataError, match="the batch has 4 rows of features but 3 labels"):
+        by_tensors.train_tensors(torch.zeros(4, 64), torch.zeros(3))

@@ -15,6 +15,7 @@ from h3spark.config import H3SparkConfig, load_config
 from h3spark.errors import JobFailedError
 from h3spark.storage import resolve_published
 from h3spark.train import distributed, latest_checkpoint, train_from_config, worker_settings
+from h3spark.train.engines.model import load_weights
 
 FAIL_AT_STEP_ENV = "H3SPARK_FAIL_AT_STEP"
 ROOT = Path(__file__).resolve().parents[4]
@@ -27,10 +28,11 @@ def config_for(dataset_uri: str, name: str, **training) -> H3SparkConfig:
 
 
 def final_weights(checkpoint_uri: str) -> dict[str, np.ndarray]:
-    import mxnet as mx
-
+    """The weights of a checkpoint's model.safetensors, by LAYER.PARAM (the mlp: hidden0.*, logits.*)."""
     path = resolve_published(checkpoint_uri)[len("file://"):]
-    return {name: array.asnumpy() for name, array in mx.nd.load(os.path.join(path, "params.nd")).items()}
+    weights, meta = load_weights(os.path.join(path, "model.safetensors"))
+    assert meta["engine"] == "mxnet"
+    return weights
 
 
 def read_meta(checkpoint_uri: str) -> dict:
@@ -66,6 +68,7 @@ def test_a_failed_worker_fails_the_job_and_resume_reaches_the_same_weights(spark
     assert lead["steps"] == 32 and lead["samples"] == (32 - 8) * 64
     expected = final_weights(next(r for r in straight if r["rank"] == 0)["checkpoint"])
     got = final_weights(lead["checkpoint"])
+    assert sorted(expected) == ["hidden0.bias", "hidden0.weight", "logits.bias", "logits.weight"]
     assert expected.keys() == got.keys()
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
