@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import struct
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -45,6 +45,11 @@ COMPUTED_WITH_KINDS = ("predictions", "gradients")
 DTYPES = ("|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16")
 HEADER_KEYS = ("kind", "sender", "id", "created_ns", "model_version", "computed_with", "meta", "arrays")
 ARRAY_KEYS = ("name", "dtype", "shape", "offset")
+_HEADER_KEY_SET, _ARRAY_KEY_SET = frozenset(HEADER_KEYS), frozenset(ARRAY_KEYS)
+ITEMSIZES = {dtype: np.dtype(dtype).itemsize for dtype in DTYPES}
+_HEADER_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # json.dumps would build one per call
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits of a uuid4
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 2**20
 MAX_HEADER_BYTES = 2**20
 MAX_ARRAYS = 4096
@@ -53,8 +58,13 @@ MAX_SENDER_CHARS = 256
 
 
 def new_message_id() -> str:
-    """32 lowercase hex digits, random (uuid4)."""
-    return uuid.uuid4().hex
+    """32 lowercase hex digits, random (a uuid4's layout).
+
+    The bits come from ``random``, which is seeded from the OS and seeded again in a forked child:
+    ``uuid.uuid4()`` reads os.urandom, a system call that hands the interpreter to other threads
+    (the Kafka client's) once per message.
+    """
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,7 @@ def _check_fields(kind, sender, message_id, created_ns, model_version, computed_
         if (value is not None or required) and (type(value) is not int or value < 0):
             raise _refuse("malformed", f"{name} of a {kind} message must be an integer >= 0"
                                        f"{'' if required else ' or null'}. Got {value!r:.80} instead")
-    if not isinstance(meta, Mapping):
+    if type(meta) is not dict and not isinstance(meta, Mapping):
         raise _refuse("malformed", f"meta must be a JSON object. Got {type(meta).__name__} instead")
 
 
@@ -125,7 +135,7 @@ def encode(envelope: Envelope) -> bytearray:
               "model_version": e.model_version, "computed_with": e.computed_with, "meta": dict(e.meta),
               "arrays": entries}
     try:
-        text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+        text = _HEADER_JSON.encode(header).encode()
     except (TypeError, ValueError) as error:
         raise _refuse("malformed", f"meta must be plain JSON (no NaN, no objects): {error}") from None
     start = -(-(PREFIX.size + len(text)) // ALIGN) * ALIGN
@@ -133,7 +143,8 @@ def encode(envelope: Envelope) -> bytearray:
     PREFIX.pack_into(out, 0, MAGIC, SCHEMA_VERSION, 0, len(text))
     out[PREFIX.size:PREFIX.size + len(text)] = text
     for entry, array in zip(entries, contiguous):
-        np.frombuffer(out, np.uint8, array.nbytes, start + entry["offset"])[...] = array.reshape(-1).view(np.uint8)
+        begin = start + entry["offset"]
+        out[begin:begin + array.nbytes] = memoryview(array.reshape(-1)).cast("B")  # one memcpy, under the GIL
     return out
 
 
@@ -154,7 +165,7 @@ def _read_header(view: memoryview, max_bytes: int) -> tuple[dict, int]:
         header = json.loads(bytes(view[PREFIX.size:PREFIX.size + header_bytes]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise _refuse("malformed", f"the header is not UTF-8 JSON: {error}") from None
-    if not isinstance(header, dict) or sorted(header) != sorted(HEADER_KEYS):
+    if not isinstance(header, dict) or header.keys() != _HEADER_KEY_SET:
         keys = sorted(header) if isinstance(header, dict) else type(header).__name__
         raise _refuse("malformed", f"the header must be an object with exactly the keys {', '.join(HEADER_KEYS)}. "
                                    f"Got {keys} instead")
@@ -167,7 +178,7 @@ def _read_arrays(view: memoryview, entries, start: int) -> dict[str, np.ndarray]
         raise _refuse("bad_array", f"arrays must be a list of at most {MAX_ARRAYS} entries")
     arrays, end = {}, start
     for entry in entries:
-        if not isinstance(entry, dict) or sorted(entry) != sorted(ARRAY_KEYS):
+        if not isinstance(entry, dict) or entry.keys() != _ARRAY_KEY_SET:
             raise _refuse("bad_array", f"an array entry must have exactly the keys {', '.join(ARRAY_KEYS)}")
         name, dtype, shape, offset = (entry[key] for key in ARRAY_KEYS)
         ok_shape = isinstance(shape, list) and len(shape) <= MAX_NDIM and all(
@@ -176,7 +187,7 @@ def _read_arrays(view: memoryview, entries, start: int) -> dict[str, np.ndarray]
             raise _refuse("bad_array", f"array {name!r:.80}: needs a new name, a dtype of {', '.join(DTYPES)} "
                                        f"and a shape of at most {MAX_NDIM} sizes >= 0")
         count = math.prod(shape)
-        nbytes = count * np.dtype(dtype).itemsize
+        nbytes = count * ITEMSIZES[dtype]
         begin = start + offset if type(offset) is int and offset % ALIGN == 0 else -1
         if begin < end or begin + nbytes > len(view):
             raise _refuse("bad_array", f"array {name!r} at offset {offset} ({nbytes} bytes) does not fit the "

@@ -186,7 +186,8 @@ class _KafkaSource(Source):
     def _run(self) -> None:
         try:
             while not self._closing:
-                self._obey_commands()
+                # holding a batch, wait here for its release: a poll with every partition paused would sleep
+                self._obey_commands(wait_s=POLL_S if self._holding else 0.0)
                 if not self._closing:
                     self._poll()
         except BaseException as error:  # kept and raised to the subscription by fetch/close
@@ -195,12 +196,14 @@ class _KafkaSource(Source):
         finally:
             self._finish()
 
-    def _obey_commands(self) -> None:
+    def _obey_commands(self, wait_s: float) -> None:
+        """Carry out the subscription's commands; wait up to ``wait_s`` for the first."""
         while True:
             try:
-                command = self._commands.get_nowait()
+                command = self._commands.get(timeout=wait_s) if wait_s > 0 else self._commands.get_nowait()
             except queue.Empty:
                 return
+            wait_s = 0.0
             if command[0] == "release":
                 with self._lock:
                     self._unsent.update(command[1])
@@ -223,7 +226,8 @@ class _KafkaSource(Source):
         try:
             with kafka.translate_errors(f"consumer group {self._group!r}", self._servers, _HINT):
                 self._commit()
-                fetched = self._consumer.poll(timeout_ms=int(POLL_S * 1000))
+                # while holding, only keep the membership alive (kafka-python sleeps in a poll of paused partitions)
+                fetched = self._consumer.poll(timeout_ms=0 if self._holding else int(POLL_S * 1000))
         except ServiceError as error:  # the broker is away: the client reconnects, we retry
             logger.warning("%s; retrying in %s s group=%s", error, RETRY_S, self._group)
             time.sleep(RETRY_S)

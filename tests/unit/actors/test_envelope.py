@@ -1,12 +1,14 @@
 """The envelope: a round trip keeps every field and array; the decoder refuses what does not fit, by reason."""
 
 import json
+import os
 import struct
+import uuid
 
 import numpy as np
 import pytest
 
-from h3spark.actors import KINDS, SCHEMA_VERSION, Envelope, decode, encode, measure_codec
+from h3spark.actors import KINDS, SCHEMA_VERSION, Envelope, decode, encode, measure_codec, new_message_id
 from h3spark.errors import DataError, EnvelopeError
 
 
@@ -148,3 +150,15 @@ def test_the_decoder_reads_views_of_any_buffer_and_keeps_them_valid():
     got = decode(memoryview(np.frombuffer(bytes(data), np.uint8)))
     del data
     assert got.arrays["x"].sum() == 66
+
+
+def test_message_ids_have_the_uuid4_layout_and_a_forked_child_draws_its_own():
+    ids = {new_message_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_message_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 32).decode() != new_message_id()
