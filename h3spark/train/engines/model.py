@@ -249,12 +249,13 @@ class Model(ABC):
         self.set_weights(weights)
 
     def batch(self, features: np.ndarray) -> np.ndarray:
-        """``features`` as float32 (N, *input_shape); a row of the wrong size is a DataError."""
+        """``features`` as float32 (N, *input_shape), contiguous and writable (torch will not wrap a read-only
+        array, and decoded messages are read-only views); a row of the wrong size is a DataError."""
         array = np.asarray(features, dtype=np.float32)
         if array.ndim == 0 or int(np.prod(array.shape[1:])) != self.spec.features:
             raise DataError(f"the model takes rows of shape {self.spec.input_shape} ({self.spec.features} values); "
                             f"got a batch of shape {array.shape}.")
-        return np.ascontiguousarray(array.reshape((array.shape[0], *self.spec.input_shape)))
+        return np.require(array.reshape((array.shape[0], *self.spec.input_shape)), requirements=["C", "W"])
 
     def labels(self, labels: np.ndarray, rows: int) -> np.ndarray:
         """``labels`` as int64 class indices, one per row of a batch of ``rows``; a count that

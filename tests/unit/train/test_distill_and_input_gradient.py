@@ -196,3 +196,12 @@ def test_mxnet_distillation_keeps_frozen_layers_and_their_statistics(mxnet_engin
     after = model.get_weights()
     assert all(np.array_equal(before[k], after[k]) for k in before if not k.startswith("logits."))
     assert not np.array_equal(before["logits.weight"], after["logits.weight"])
+
+
+def test_a_read_only_batch_as_decoded_messages_hold_it_is_handed_to_the_engines_writable():
+    features, _, _ = batch()
+    features.setflags(write=False)  # torch will not wrap a read-only array (a warning, an error under pytest)
+    model = build_model("numpy", SPEC, seed=0)
+    assert model.batch(features).flags.writeable and model.batch(features).flags.c_contiguous
+    writable = np.ascontiguousarray(batch()[0])
+    assert np.shares_memory(model.batch(writable), writable)  # no copy when none is needed
