@@ -14,6 +14,7 @@ from h3spark.config._experiment import (
 from h3spark.config._jdbc import DEFAULT_PASSWORD_ENV, JdbcConnectionConfig, JdbcSinkConfig, JdbcSourceConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
+from h3spark.config._predict import PredictConfig, PredictOutputConfig
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
@@ -38,6 +39,8 @@ __all__ = [
     "ExperimentModelConfig",
     "EarlyStoppingConfig",
     "KafkaChannelConfig",
+    "PredictConfig",
+    "PredictOutputConfig",
     "PreprocessConfig",
     "PreprocessStep",
     "STEP_MODELS",

@@ -85,13 +85,14 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     ["services", "status", "--set=a=1"],
     ["tensorboard", "--workdir", "/tmp/w", "experiments/x"],
     ["tensorboard", "experiments/x", "--set", "a=1"],
+    ["serve", "checkpoints/x", "--workdir", "/tmp/w"],
 ])
 def test_commands_that_load_no_config_refuse_workdir_and_set(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     option = "--workdir" if "--workdir" in argv else "--set"
-    assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only experiment, preprocess, run, train, " \
-           "validate take --workdir and --set." in err
+    assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only actors, experiment, predict, preprocess, " \
+           "run, train, validate take --workdir and --set." in err
     assert "Traceback" not in err
 
 

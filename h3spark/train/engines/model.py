@@ -295,14 +295,14 @@ def save_weights(path: str, weights: dict[str, np.ndarray], meta: dict[str, Any]
 def load_weights(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The weights and the metadata :func:`save_weights` wrote; an unreadable file is a DataError."""
     try:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
     except ImportError:
         raise missing_dependency("safetensors", "Loading a model") from None
     try:
         with safe_open(path, "np") as handle:
             meta = json.loads((handle.metadata() or {}).get(FORMAT_KEY) or "{}")
             weights = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (OSError, ValueError, json.JSONDecodeError) as error:  # safetensors raises SafetensorError(ValueError-like)
+    except (OSError, ValueError, SafetensorError) as error:  # SafetensorError: a bad header (0.8: no ValueError)
         raise DataError(f"{path} is not a model h3spark saved (a safetensors file): {error}") from None
     return weights, meta
 
