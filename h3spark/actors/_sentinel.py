@@ -13,7 +13,7 @@ The result (loss, accuracy, rows) is stamped with the model version the paramete
 learner's training step), published to ``outputs.validation`` as a ``control`` message with op
 ``validation``, and kept in the sentinel's reports. Parameters that arrive before the set is complete,
 or within ``every_s`` of the last evaluation, wait; only the newest waiting ones are evaluated (the
-last ones always are, when their topic ends). The learner decides how often it publishes
+last ones always are, when their topic ends), and the version scored last is not scored again. The learner decides how often it publishes
 (``publish_parameters.every_steps``), so with ``every_s: 0`` the sentinel's results are the same at
 every run.
 """
@@ -72,8 +72,10 @@ class Sentinel(Actor):
         """Keep the newest accepted parameters; evaluate them when the set is whole and they are due."""
         self._note_sender(delivery.topic, envelope.sender)
         accept = self.config.accept_parameters
-        if accept is None or envelope.sender == self.name or (accept.senders and envelope.sender not in accept.senders):
-            self.stats.ignored += 1
+        scored = self.results[-1] if self.results else {}
+        if accept is None or envelope.sender == self.name or (accept.senders and envelope.sender not in accept.senders) \
+                or (scored.get("of"), scored.get("model_version")) == (envelope.sender, envelope.model_version):
+            self.stats.ignored += 1  # not for this sentinel, or the version it scored last (a learner stopping sends it again)
             return
         if self._pending is not None:
             self.skipped += 1
