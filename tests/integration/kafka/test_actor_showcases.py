@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from h3spark.actors import KafkaTransport, Snapshots, end_marker, raw_envelope, source_records
+from h3spark.actors import KafkaTransport, Snapshots, decode, end_marker, raw_envelope, source_records
 from h3spark.actors._registry import read_state
 from h3spark.cli import main
 from h3spark.config._actors import ProducerSourceConfig
@@ -153,3 +153,19 @@ def test_an_actor_killed_mid_stream_resumes_from_its_committed_offsets_and_last_
     assert report["records_after_snapshot"] == committed - 9 > 0         # trained before the kill, not in the snapshot
     assert report["by_kind"]["raw"] == snapshot.state["stats"]["by_kind"]["raw"] + resumed
     assert report["step"] == snapshot.step + resumed and report["duplicates"] == 0
+
+
+def test_h3spark_actors_produce_writes_a_producers_raw_records_to_the_broker(tmp_path, kafka_bootstrap, capsys):
+    def edit(data, name):
+        data["actors"].update(transport="kafka", bootstrap_servers=kafka_bootstrap)
+        data["actors"]["producers"]["digits"].update(topic=f"{name}.raw", format="csv", epochs=1,
+                                                     records_per_message=500)
+
+    path, data = network_config(tmp_path, "actors_online.yaml", edit)
+    assert main(["actors", "produce", path, "digits", "--workdir", str(tmp_path)]) == 0
+    assert "records   1438" in capsys.readouterr().out
+    with KafkaTransport(kafka_bootstrap) as transport:
+        messages = [decode(record.value) for record in transport.read(f"{data['name']}.raw")]
+    raw = [message for message in messages if message.kind == "raw"]
+    assert [message.meta["records"] for message in raw] == [500, 500, 438, 359]
+    assert raw[0].meta["columns"][-1] == "label" and messages[-1].meta == {"op": "end"}
