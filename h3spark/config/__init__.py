@@ -11,6 +11,7 @@ from h3spark.config._experiment import (
     KafkaChannelConfig,
     layer_keys,
 )
+from h3spark.config._gates import GatesConfig, GateSentinelConfig
 from h3spark.config._jdbc import DEFAULT_PASSWORD_ENV, JdbcConnectionConfig, JdbcSinkConfig, JdbcSourceConfig
 from h3spark.config._loader import apply_overrides, load_config, parse_yaml, validate
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
@@ -25,6 +26,8 @@ __all__ = [
     "ActorsConfig",
     "ActorConfig",
     "ProducerConfig",
+    "GatesConfig",
+    "GateSentinelConfig",
     "WORKDIR_PATHS",
     "escapes_workdir",
     "escape_message",

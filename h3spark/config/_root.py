@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from h3spark.config._actors import ActorsConfig
 from h3spark.config._base import ERROR_AT, StrictModel
 from h3spark.config._experiment import ExperimentConfig
+from h3spark.config._gates import GatesConfig
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._predict import PredictConfig
 from h3spark.config._preprocess import PreprocessConfig
@@ -29,6 +30,7 @@ class H3SparkConfig(StrictModel):
     training: TrainingConfig | None = None
     experiment: ExperimentConfig | None = None
     actors: ActorsConfig | None = None
+    gates: GatesConfig | None = None
     predict: PredictConfig | None = None
 
     @field_validator("name")
