@@ -6,7 +6,7 @@ The settings (JSON, written by the network): ``network``, ``name``, ``config`` (
 ActorConfig as JSON), ``transport`` (``kind``: memory or kafka, ``bootstrap_servers``,
 ``max_record_bytes``), ``workdir``, ``home`` (the actor's folder: snapshots, quarantine) and
 ``progress_s``. The process ends with status 0 when the actor stopped, 2 (or 1) for an error h3spark
-names, 1 with a traceback for any other. SIGTERM stops it as a ``stop`` command does.
+names, 1 with a traceback for any other. SIGTERM and SIGINT stop it as a ``stop`` command does.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
     with open(argv[0]) as handle:
         settings = json.load(handle)
     outcome: dict = {}
-    signal.signal(signal.SIGTERM, lambda signum, frame: _stop(outcome))
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches the whole process group: stop cleanly too
+        signal.signal(signum, lambda signum, frame: _stop(outcome))
     try:
         run_actor(settings, outcome=outcome)
     except H3SparkError as error:
@@ -74,7 +75,7 @@ def main(argv: list[str]) -> int:
 
 
 def _stop(outcome: dict) -> None:
-    """SIGTERM: the actor stops after the message it handles (snapshot and final report included)."""
+    """SIGTERM or SIGINT: the actor stops after the message it handles (snapshot and final report included)."""
     actor = outcome.get("actor")
     if actor is None:
         raise SystemExit(143)

@@ -121,3 +121,27 @@ def test_the_python_api_refuses_unknown_and_repeated_members(tmp_path):
     assert network.result().states == {"learner": "stopped"}
     state = json.loads((tmp_path / "actors" / "actors-online" / "network.json").read_text())
     assert state["state"] == "stopped" and state["supervisor"]["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize("signum", [15, 2])
+def test_an_actor_process_stops_cleanly_on_sigterm_or_sigint_with_its_snapshot(tmp_path, signum):
+    import subprocess
+    import sys
+    import time
+
+    config = load_config(ONLINE).actors.actors["learner"].model_dump(mode="json")
+    settings = {"network": "n", "name": "learner", "config": config, "workdir": str(tmp_path),
+                "transport": {"kind": "memory"}, "home": f"file://{tmp_path}/learner", "progress_s": 60}
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    process = subprocess.Popen([sys.executable, "-m", "h3spark.actors", str(tmp_path / "settings.json")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    while not any("actor started" in line for line in lines):
+        assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+        lines.append(process.stdout.readline())
+    process.send_signal(signum)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert "actor stopped at step 0 state=stopped" in out
+    assert (tmp_path / "learner" / "snapshots" / "step-00000000" / "state.json").exists()
