@@ -17,6 +17,8 @@
   predict, evaluate, load parameters, obey commands), snapshots; :class:`Network` runs the actors of
   an ``actors:`` section (threads, processes or Spark tasks) and changes them while it runs;
   :func:`produce` writes raw records (CSV lines or JSON) to a topic.
+- :func:`run_distillation`, :func:`run_transfer`, :func:`run_sentinel`: the showcases (conf/actors_distill*.yaml,
+  actors_transfer*.yaml, actors_sentinel.yaml) run and measured; :class:`Sentinel` scores another actor's weights.
 """
 
 from h3spark.actors._actor import Actor, PredictionsHook, hard_targets
@@ -33,6 +35,8 @@ from h3spark.actors._network import Network, NetworkResult
 from h3spark.actors._producer import ProduceResult, produce, run_producer, source_records
 from h3spark.actors._records import features_envelope, raw_envelope, records_table
 from h3spark.actors._sentinel import Sentinel
+from h3spark.actors._showcases import (DistillationResult, SentinelResult, TransferResult, distillation_robustness,
+                                       run_distillation, run_network, run_sentinel, run_transfer)
 from h3spark.actors._snapshot import Snapshot, Snapshots
 from h3spark.actors._source import Delivery, ReceiveConfig, Record, SeenIds, SubscriptionStats
 from h3spark.actors._subscription import Subscription
@@ -42,6 +46,8 @@ __all__ = ["KINDS", "SCHEMA_VERSION", "Delivery", "Envelope", "KafkaTransport", 
            "ReceiveConfig", "Record", "SeenIds", "Subscription", "SubscriptionStats", "Transport", "decode", "encode",
            "measure_codec", "new_message_id", "split",
            "Actor", "PredictionsHook", "hard_targets", "distill_from_predictions", "Sentinel",
+           "DistillationResult", "SentinelResult", "TransferResult", "distillation_robustness", "run_distillation",
+           "run_network", "run_sentinel", "run_transfer",
            "OnlineBatches", "Intake", "Network", "NetworkResult",
            "ProduceResult", "produce", "run_producer", "source_records", "features_envelope", "raw_envelope",
            "records_table", "Snapshot", "Snapshots", "command", "control_topic", "end_marker", "status_topic"]

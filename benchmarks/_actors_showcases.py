@@ -1,0 +1,239 @@
+"""The actor showcases' figures for benchmarks/actors.py: distillation's recovered gap (with item 7's FGSM table)
+and the validation sentinel's cost to the learner's throughput; also the transfer showcase's steps to its level.
+
+    .venv/bin/python benchmarks/_actors_showcases.py [--quick] [--bootstrap 127.0.0.1:9092] [--skip-transfer]
+
+- ``distill_gap_recovered``: conf/actors_distill_teacher.yaml then conf/actors_distill.yaml on the in-process bus
+  (the figures are the same on the broker: one process per actor, the same seeds; the Kafka test shows it), for
+  the split seeds 7, 1 and 2 (the producers' seed: which 539 digits are held out, which 100 are labelled). The
+  figure is the mean of (err_baseline - err_student) / (err_baseline - err_teacher); each seed's is printed.
+- item 7, on seed 7's models: the error under FGSM (x + eps * sign(grad), clipped to [0, 1]) of the teacher, the
+  student and the baseline on the held-out rows, the gradient taken on the softmax (T = 1) and on logits / T.
+- ``sentinel_cost``: on the broker, a learner (conf/actors_sentinel.yaml's, in this process) trains through a
+  stream published beforehand, once alone (no parameters published) and once publishing every 10 steps to a
+  sentinel in a process of its own that scores each version on the 539 held-out rows; arms alternate, fresh
+  topics each run. Throughput: rows trained between the first and the last step over that time (the group's
+  join before the first step left out); the median of each arm counts. sentinel_cost = 1 - with / without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SEEDS = (7, 1, 2)
+EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)
+FULL = {"seeds": SEEDS, "teacher_epochs": 20, "few_epochs": 750, "learner_epochs": 20, "repeats": 5}
+QUICK = {"seeds": (7,), "teacher_epochs": 10, "few_epochs": 250, "learner_epochs": 8, "repeats": 2}
+VALIDATION_ROWS = 539
+WAIT_S = 300.0
+
+
+def _conf(name: str, overrides=()):
+    from h3spark.config import load_config
+    from h3spark.train import validation_context
+
+    return load_config(CONF / name, overrides=list(overrides), context=validation_context())
+
+
+# --- (b) distillation and item 7 ----------------------------------------------------------------
+
+def distillation_figures(quick: bool = False) -> dict:
+    """Each seed's errors and recovered gap, their mean, and the FGSM table of the first seed's models."""
+    from h3spark.actors._showcases import distillation_robustness, run_distillation
+
+    sizes = QUICK if quick else FULL
+    runs, table = [], None
+    for seed in sizes["seeds"]:
+        teacher = _conf("actors_distill_teacher.yaml", [f"actors.producers.digits.seed={seed}",
+                                                        f"actors.producers.digits.epochs={sizes['teacher_epochs']}"])
+        network = _conf("actors_distill.yaml", [f"actors.producers.few.seed={seed}",
+                                                f"actors.producers.few.epochs={sizes['few_epochs']}"])
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="h3spark-distill-") as workdir:
+            result = run_distillation(teacher, network, workdir)
+        runs.append({"seed": seed, **{f"err_{k}": round(v, 4) for k, v in result.errors.items()},
+                     "recovered": round(result.recovered, 3), "seconds": round(time.monotonic() - started, 1)})
+        if table is None:
+            table = distillation_robustness(result, list(EPSILONS))
+    recovered = statistics.mean(run["recovered"] for run in runs)
+    return {"distill_gap_recovered": round(recovered, 3), "distill_runs": runs, "fgsm": table,
+            "temperature": 4.0, "labelled_rows": 100, "holdout_rows": VALIDATION_ROWS}
+
+
+def print_distillation(figures: dict) -> None:
+    print("distillation (conf/actors_distill*.yaml; 100 labelled digits, 539 held out, T = 4, alpha 0.9):")
+    for run in figures["distill_runs"]:
+        print(f"  seed {run['seed']}: error teacher {run['err_teacher']:.4f}, student {run['err_student']:.4f}, "
+              f"baseline {run['err_baseline']:.4f} -> recovered {run['recovered']:.3f} ({run['seconds']:.0f} s)")
+    print(f"  mean recovered {figures['distill_gap_recovered']:.3f}")
+    print(f"FGSM error on the held-out rows (seed {figures['distill_runs'][0]['seed']}), epsilon "
+          + " ".join(f"{eps:>5}" for eps in EPSILONS) + "   rows with a zero gradient")
+    for row in figures["fgsm"]:
+        print(f"  {row['model']:<8} {row['gradient']:<9}        " + " ".join(f"{e:5.3f}" for e in row["error"])
+              + f"   {row['masked_rows']:.3f}")
+
+
+def distill_gap_recovered(quick: bool = False) -> float:
+    """benchmarks/actors.py's figure: the mean recovered gap (the tables are printed)."""
+    figures = distillation_figures(quick)
+    print_distillation(figures)
+    return figures["distill_gap_recovered"]
+
+
+# --- (d) the sentinel's cost -------------------------------------------------------------------
+
+def _learner_and_sentinel(tag: str, publish: bool):
+    """conf/actors_sentinel.yaml's learner and sentinel on fresh topics; the learner publishes only with ``publish``."""
+    from h3spark.config import ActorConfig
+
+    actors = _conf("actors_sentinel.yaml").actors.actors
+    topics = {name: f"bench-sentinel-{tag}.{name}" for name in ("digits", "validation", "weights", "results")}
+    learner = actors["learner"].model_dump(mode="json")
+    learner.update(inputs={topics["digits"]: "train"}, outputs={"parameters": topics["weights"]} if publish else {},
+                   publish_parameters={"every_steps": 10} if publish else None)
+    sentinel = actors["sentinel"].model_dump(mode="json")
+    sentinel.update(inputs={topics["validation"]: "evaluate", topics["weights"]: "evaluate"},
+                    sentinel={"parameters": topics["weights"]}, outputs={"validation": topics["results"]})
+    return ActorConfig.model_validate(learner), ActorConfig.model_validate(sentinel), topics
+
+
+def _publish_streams(transport, topics: dict, epochs: int) -> None:
+    from h3spark.actors import produce, source_records
+    from h3spark.config._actors import ProducerSourceConfig
+
+    records, _ = source_records(ProducerSourceConfig(bundled="digits"), "json", str(ROOT))
+    produce(transport, topics["digits"], records, "json", records_per_message=64, epochs=epochs, holdout_fraction=0.3,
+            seed=7)
+    produce(transport, topics["validation"], records, "json", records_per_message=100, holdout_fraction=0.3, seed=7,
+            train_range=(0, 0))
+
+
+def _start_sentinel(transport, config, workdir: str, network: str):
+    """The sentinel as a process of its own (a one-actor network), once it holds the whole validation set."""
+    from h3spark.actors import Network
+    from h3spark.config import ActorsConfig
+
+    section = ActorsConfig.model_validate({"transport": "kafka", "bootstrap_servers": transport.bootstrap_servers,
+                                           "progress_s": 0.5, "launcher": "processes",
+                                           "actors": {"sentinel": config.model_dump(mode="json")}})
+    sentinel = Network(network, section, workdir, "processes", transport=transport, progress=lambda line: None)
+    sentinel.start()
+    deadline = time.monotonic() + WAIT_S
+    while sentinel.status().get("sentinel", {}).get("validation_rows", 0) < VALIDATION_ROWS:
+        if time.monotonic() > deadline or not sentinel.active():
+            sentinel.stop()
+            raise RuntimeError(f"the sentinel did not take its validation rows: {sentinel.status()}")
+        sentinel.poll(timeout_s=0.2)
+    return sentinel
+
+
+def _timed_run(actor) -> tuple[float, int]:
+    """Run ``actor`` to its end; rows per second between its first and last step, and its steps."""
+    marks: list[tuple[float, int]] = []
+    after_step = actor.after_step
+
+    def timed_after_step() -> None:
+        after_step()
+        marks.append((time.perf_counter(), actor.stats.rows_trained))
+
+    actor.after_step = timed_after_step
+    actor.run()
+    (first_s, first_rows), (last_s, last_rows) = marks[0], marks[-1]
+    return (last_rows - first_rows) / (last_s - first_s), len(marks)
+
+
+def _one_arm(bootstrap: str, with_sentinel: bool, epochs: int) -> dict:
+    from h3spark.actors import Actor, KafkaTransport
+
+    tag = uuid.uuid4().hex[:10]
+    learner_config, sentinel_config, topics = _learner_and_sentinel(tag, with_sentinel)
+    with tempfile.TemporaryDirectory(prefix="h3spark-sentinel-") as workdir, KafkaTransport(bootstrap) as transport:
+        _publish_streams(transport, topics, epochs)
+        network = f"bench-sentinel-{tag}"
+        sentinel = _start_sentinel(transport, sentinel_config, workdir, network) if with_sentinel else None
+        try:
+            learner = Actor.from_config("learner", learner_config, transport, workdir, network=network)
+            rows_per_s, steps = _timed_run(learner)
+            evaluations = 0
+            if sentinel is not None:
+                while sentinel.active():
+                    sentinel.poll(timeout_s=0.2)
+                evaluations = sentinel.status()["sentinel"].get("evaluations", 0)
+        finally:
+            if sentinel is not None:
+                sentinel.stop()
+                sentinel.close()
+    return {"rows_per_s": rows_per_s, "steps": steps, "evaluations": evaluations}
+
+
+def sentinel_figures(quick: bool = False, bootstrap: str = "127.0.0.1:9092") -> dict:
+    sizes = QUICK if quick else FULL
+    runs: dict[str, list[dict]] = {"without": [], "with": []}
+    for repeat in range(sizes["repeats"]):
+        for arm in ("without", "with") if repeat % 2 == 0 else ("with", "without"):
+            runs[arm].append(_one_arm(bootstrap, arm == "with", sizes["learner_epochs"]))
+    median = {arm: statistics.median(run["rows_per_s"] for run in found) for arm, found in runs.items()}
+    return {"sentinel_cost": round(1.0 - median["with"] / median["without"], 3),
+            "learner_rows_per_s_without": round(median["without"]), "learner_rows_per_s_with": round(median["with"]),
+            "sentinel_runs": runs}
+
+
+def print_sentinel(figures: dict) -> None:
+    runs = figures["sentinel_runs"]
+    print("sentinel (conf/actors_sentinel.yaml's learner on the broker, publishing every 10 steps to a sentinel process):")
+    for arm in ("without", "with"):
+        found = runs[arm]
+        rates = ", ".join(f"{run['rows_per_s']:,.0f}" for run in found)
+        print(f"  {arm:<7} sentinel: learner {rates} rows/s "
+              f"({found[0]['steps']} steps" + (f", {found[0]['evaluations']} versions scored)" if arm == "with" else ")"))
+    print(f"  sentinel_cost {figures['sentinel_cost']:.3f} (1 - {figures['learner_rows_per_s_with']:,} / "
+          f"{figures['learner_rows_per_s_without']:,} rows/s, medians)")
+
+
+def sentinel_cost(quick: bool = False, bootstrap: str = "127.0.0.1:9092") -> float:
+    """benchmarks/actors.py's figure: 1 - the learner's throughput with its sentinel / without."""
+    figures = sentinel_figures(quick, bootstrap)
+    print_sentinel(figures)
+    return figures["sentinel_cost"]
+
+
+# --- (c) transfer ------------------------------------------------------------------------------
+
+def transfer_figures(level: float = 0.93) -> dict:
+    from h3spark.actors._showcases import run_transfer
+
+    with tempfile.TemporaryDirectory(prefix="h3spark-transfer-") as workdir:
+        result = run_transfer(_conf("actors_transfer_source.yaml"), _conf("actors_transfer.yaml"), workdir, level)
+    print(f"transfer ({result.source_engine} source's first layer -> {result.target_engine} target): held-out "
+          f"accuracy {level} at step {result.steps['target']}, from scratch at step {result.steps['scratch']}")
+    return {"transfer_level": level, "transfer_steps_target": result.steps["target"],
+            "transfer_steps_scratch": result.steps["scratch"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, shorter runs (a few minutes)")
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="the broker (h3spark services up kafka)")
+    parser.add_argument("--skip-transfer", action="store_true", help="leave out the transfer showcase")
+    args = parser.parse_args(argv)
+    figures = distillation_figures(args.quick)
+    print_distillation(figures)
+    figures.update(sentinel_figures(args.quick, args.bootstrap))
+    print_sentinel(figures)
+    if not args.skip_transfer:
+        figures.update(transfer_figures())
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
