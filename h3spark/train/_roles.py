@@ -8,8 +8,10 @@ jobs get ``MASTER_ADDR``/``MASTER_PORT``/``RANK``/``WORLD_SIZE``/``LOCAL_RANK``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from dataclasses import dataclass
+from typing import Iterator
 
 KINDS = ("ps", "torch")
 
@@ -65,12 +67,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def port_accepts(host: str, port: int, timeout_s: float = 0.2) -> bool:
+@contextlib.contextmanager
+def reserved_port(host: str = "127.0.0.1") -> Iterator[socket.socket]:
+    """A socket bound to a free port of ``host``, not listening, with SO_REUSEADDR: while it is open
+    the kernel gives the port to no other ``bind`` to port 0 nor to an outgoing connection, yet a
+    server that also sets SO_REUSEADDR (ZeroMQ's listeners, so ps-lite's scheduler) binds and listens
+    on it. Held from before the server starts until the launch ends, so no one takes the port between."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        yield sock
+    finally:
+        sock.close()
 
 
 def bindable_host(address: str) -> str:

@@ -1,7 +1,8 @@
 """Run a launch as one Spark barrier stage: all tasks start together, or none do.
 
 The driver checks the task slots up front, starts the stage under its own job group,
-and watches the tasks' channel. A task whose role fails reports it and ends without
+and watches the tasks' channel, which is also their all-gather (Spark's own allGather
+polls once a second). A task whose role fails reports it and ends without
 raising, so Spark does not kill the other tasks before they report theirs: the driver
 collects every failure (see ``_watch``), cancels the rest and raises one JobFailedError
 naming each failed rank with its role, host, exception and output tail.
@@ -31,7 +32,7 @@ def run_barrier(spark, spec: LaunchSpec, start_timeout_s: float = START_TIMEOUT_
     sc = spark.sparkContext
     require_slots(sc, spec.num_workers)
     host = sc.getConf().get("spark.driver.host", "127.0.0.1")
-    with DriverChannel(host) as channel:
+    with DriverChannel(host, spec.num_workers) as channel:
         job = JobGroup(sc, "launch", f"h3spark launch ({spec.num_workers} workers)")
         task_fn = _task_function(spec, *channel.address, channel.token)
         job.start(lambda: sc.parallelize(range(spec.num_workers), spec.num_workers).barrier().mapPartitions(task_fn).collect())
@@ -82,7 +83,7 @@ def _task_function(spec: LaunchSpec, host: str, port: int, token: str):
         own_host = address.rsplit(":", 1)[0] if ":" in address else address
         channel = TaskChannel(host, port, token, task)
         try:
-            outcome = run_task(spec, task, own_host, ctx.allGather, channel)
+            outcome = run_task(spec, task, own_host, channel.all_gather, channel)
         except LaunchFailed as failed:  # reported on the channel; ending normally lets the other tasks report too
             outcome = {"task": task, "failure": json.loads(str(failed))}
         except BaseException as error:

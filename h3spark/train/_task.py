@@ -9,22 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import sys
 import tempfile
-import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from h3spark.train._child import error_path
 from h3spark.errors import TaskFailure
 from h3spark.train._procs import ProcessSet, RoleFailure, start_role
-from h3spark.train._roles import free_port, plan_roles, port_accepts, ps_env, torch_env
+from h3spark.train._roles import free_port, plan_roles, ps_env, reserved_port, torch_env
 
 logger = logging.getLogger(__name__)
 
-PORT_ATTEMPTS = 5
-SCHEDULER_READY_S = 60.0
 # Roles that are not the user's script only need to import mxnet to run their loop.
 PS_ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]
 WORKER_PYTHON_ENV = "H3SPARK_WORKER_PYTHON"
@@ -61,9 +58,9 @@ def run_task(spec: LaunchSpec, task: int, host: str, all_gather: Callable[[str],
 
 
 def _run_roles(spec: LaunchSpec, task: int, host: str, all_gather, channel, cancelled):
-    with ProcessSet() as procs, tempfile.TemporaryDirectory(prefix="h3spark-task-") as tmp:
+    with ExitStack() as held, ProcessSet() as procs, tempfile.TemporaryDirectory(prefix="h3spark-task-") as tmp:
         on_line = _forward(channel) if spec.echo else None
-        root = _agree_on_root(spec, task, host, all_gather, procs, on_line)
+        root = _agree_on_root(spec, task, host, all_gather, procs, on_line, held)
         channel.send("started", host=host)
         worker_env = _start_helpers(spec, task, host, root, procs, on_line)
         command, result_path = _worker_command(spec, tmp)
@@ -97,11 +94,11 @@ def _forward(channel):
     return on_line
 
 
-def _agree_on_root(spec, task, host, all_gather, procs, on_line) -> dict:
+def _agree_on_root(spec, task, host, all_gather, procs, on_line, held: ExitStack) -> dict:
     """Task 0 picks the rendezvous port (starting the scheduler for ps); all tasks learn it."""
     mine = {"host": host}
     if task == 0 and spec.kind == "ps":
-        mine = _start_scheduler(spec, host, procs, on_line)
+        mine = _start_scheduler(spec, host, procs, on_line, held)
     elif task == 0 and spec.kind == "torch":
         mine = {"host": host, "port": free_port(host if host != "localhost" else "127.0.0.1")}
     gathered = [json.loads(item) for item in all_gather(json.dumps(mine))]
@@ -110,30 +107,16 @@ def _agree_on_root(spec, task, host, all_gather, procs, on_line) -> dict:
     return {**gathered[0], "local_rank": hosts[:task].count(host), "local_world_size": hosts.count(host)}
 
 
-def _start_scheduler(spec, host, procs, on_line) -> dict:
-    """Start the scheduler on a free port; pick another port when its bind fails."""
-    for attempt in range(1, PORT_ATTEMPTS + 1):
-        port = free_port(host)
-        env = {**spec.env, **ps_env("scheduler", host, port, spec.num_workers, spec.num_servers, host)}
-        scheduler = start_role("scheduler", 0, PS_ROLE_COMMAND, env, on_line)
-        if _wait_listening(scheduler, host, port):
-            procs.add(scheduler)
-            return {"host": host, "port": port}
-        failure = RoleFailure("scheduler", 0, socket.gethostname(), scheduler.poll() or -9, scheduler.output_tail())
-        scheduler.stop()
-        logger.warning("scheduler could not use port %d (attempt %d/%d): %s", port, attempt, PORT_ATTEMPTS, failure.tail[-200:])
-    raise LaunchFailed(json.dumps(failure.to_json()))
+def _start_scheduler(spec, host, procs, on_line, held: ExitStack) -> dict:
+    """Start the scheduler on a port held for it until the task ends; don't wait for it to listen.
 
-
-def _wait_listening(scheduler, host: str, port: int) -> bool:
-    deadline = time.monotonic() + SCHEDULER_READY_S
-    while time.monotonic() < deadline:
-        if scheduler.poll() is not None:
-            return False
-        if port_accepts(host, port):
-            return True
-        time.sleep(0.05)
-    return False
+    The servers and workers start at once, as under tools/launch.py: ps-lite's clients retry
+    until the scheduler listens, so its ``import mxnet`` overlaps theirs instead of preceding it.
+    A scheduler that cannot bind all the same fails the launch, naming scheduler 0 and its output."""
+    port = held.enter_context(reserved_port(host)).getsockname()[1]
+    env = {**spec.env, **ps_env("scheduler", host, port, spec.num_workers, spec.num_servers, host)}
+    procs.add(start_role("scheduler", 0, PS_ROLE_COMMAND, env, on_line))
+    return {"host": host, "port": port}
 
 
 def _start_helpers(spec, task, host, root, procs, on_line) -> dict[str, str]:

@@ -7,6 +7,7 @@ tensorboardX is imported when a function here is called.
 
 from __future__ import annotations
 
+import sys
 import time
 
 from h3spark.errors import missing_dependency
@@ -19,11 +20,42 @@ _STATUS = {"completed": "STATUS_SUCCESS", "stopped": "STATUS_SUCCESS", "running"
 def import_tensorboardx():
     """The tensorboardX module (with its summary helpers loaded); the install hint when it is missing."""
     try:
+        _guard_torch_import()
         import tensorboardX
         import tensorboardX.summary  # noqa: F401
     except ImportError:
         raise missing_dependency("tensorboardX", "Writing TensorBoard logs") from None
     return tensorboardX
+
+
+class _NoTorchForTypeHints:
+    """A meta path finder that refuses ``import torch`` to tensorboardX's writer module while it loads.
+
+    tensorboardX.writer imports torch at its top, when installed, for a type hint alone: 2-10 s at
+    the start of every MXNet rank 0. Refused, it falls back to numpy's type; its functions still
+    import torch where they need it. Every other import of torch, in any thread, goes on as usual
+    (the finder looks at the importing thread's own frames), and so does any import once torch is
+    loaded (then no finder is asked)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and _loading("tensorboardX.writer"):
+            raise ModuleNotFoundError("torch is not loaded for tensorboardX's type hints", name=name)
+        return None
+
+
+def _loading(module: str, depth: int = 64) -> bool:
+    """Whether this thread is running the top level of ``module`` (it is being imported)."""
+    frame = sys._getframe(2)
+    while frame is not None and depth > 0:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == module:
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
+
+
+def _guard_torch_import() -> None:
+    if not any(isinstance(finder, _NoTorchForTypeHints) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _NoTorchForTypeHints())
 
 
 def summary_writer(logdir: str, flush_s: float = DEFAULT_FLUSH_S):

@@ -11,6 +11,7 @@ when some task neither fails nor finishes.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import queue
@@ -19,6 +20,8 @@ from typing import Callable
 
 from h3spark.errors import JobFailedError, UsageError
 from h3spark.train._procs import RoleFailure
+
+logger = logging.getLogger(__name__)
 
 FAILURE_GRACE_S = 3.0
 FAILURE_GRACE_ENV = "H3SPARK_FAILURE_GRACE_S"
@@ -88,13 +91,20 @@ class _Watch:
         kind, task = event.get("kind"), event.get("task")
         if kind == "started":
             self.started.add(task)
+            self._log_when_all(self.started, "started their roles")
         elif kind == "line" and echo:
             printer(f"[{event['role']} {event['rank']}] {event['line']}")
         elif kind == "done":
             self.done.add(task)
+            self._log_when_all(self.done, "finished")
         elif kind == "failure" and task not in self.failures:
             self.failures[task] = RoleFailure.from_json(event)
             self.first_failure_at = self.first_failure_at or time.monotonic()
+
+    def _log_when_all(self, tasks: set[int], what: str) -> None:
+        if len(tasks) == self.num_tasks:
+            logger.info("launch: all %d tasks %s, %.1f s after they were submitted", self.num_tasks, what,
+                        time.monotonic() - self.began)
 
     def settled(self) -> bool:
         """Every task failed or finished, or the grace after the first failure is over."""
