@@ -27,22 +27,22 @@ def register(subparsers, common) -> None:
 
 
 def _launch(args) -> int:
-    from h3spark.train import launch
-
     command = args.command
     if not command:
         raise UsageError("give the command after '--', e.g. h3spark launch -n 2 -s 1 -- python train.py")
     servers = args.num_servers if args.num_servers is not None else args.num_workers
-    spark = None if args.local else _spark_for(args.master, args.num_workers)
+    spark = None if args.local else _spark_for(args.master, args.num_workers)  # the JVM starts while h3spark.train loads
+    from h3spark.train import launch
+
     launch(command, num_workers=args.num_workers, num_servers=servers, kind=args.kind,
-           launcher="local" if args.local else "spark", spark=spark, start_timeout_s=args.start_timeout)
+           launcher="local" if args.local else "spark", spark=spark and spark.result(), start_timeout_s=args.start_timeout)
     print(f"h3spark launch: {args.num_workers} workers finished")
     return 0
 
 
 def _spark_for(master: str | None, num_workers: int):
     from h3spark.config import SparkConfig
-    from h3spark.spark import get_spark
+    from h3spark.spark import start_spark
 
-    return get_spark(SparkConfig(master=master or f"local[{num_workers}]", app_name="h3spark-launch",
-                                 conf={"spark.ui.enabled": False}))
+    return start_spark(SparkConfig(master=master or f"local[{num_workers}]", app_name="h3spark-launch",
+                                   conf={"spark.ui.enabled": False}), launch_only=True)

@@ -22,14 +22,21 @@ def _train(args) -> int:
         ctx = run(config, workdir=args.workdir)
         print_summary(f"h3spark train {config.name}: done", ctx.summary)
         return 0
-    from h3spark.spark import stop_spark
+    from h3spark.spark import start_spark, stop_spark
+
+    # this process's session only runs the launch: its JVM starts now, while the rest is imported and checked
+    spark = start_spark(config.spark, launch_only=True) if _on_spark(config) else None
     from h3spark.train import train_from_config
     from h3spark.workflow import RunContext
 
     ctx = RunContext.create(config, args.workdir)
     try:
-        summary, _ = train_from_config(ctx.config, ctx.workdir, resume=args.resume)
+        summary, _ = train_from_config(ctx.config, ctx.workdir, resume=args.resume, spark=spark)
     finally:
         stop_spark()  # the session the Spark launcher started, as `h3spark preprocess` does
     print_summary(f"h3spark train {config.name}: done", ctx.summary + summary)
     return 0
+
+
+def _on_spark(config) -> bool:
+    return config.training is not None and config.training.engine in ("mxnet", "torch") and config.training.launcher == "spark"

@@ -1,6 +1,8 @@
 """The one SparkSession factory every h3spark path uses.
 
     >>> spark = get_spark(SparkConfig(master="local[2]", app_name="demo"))
+    >>> starting = start_spark(config)      # the JVM starts while the caller imports and checks
+    >>> spark = starting.result()
 
 A master set by spark-submit (or an already running session) always wins over the
 config. Spark's own log noise is kept at WARN; h3spark logs through ``logging``.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 
 from h3spark.config import SparkConfig
 from h3spark.spark._logs import quiet_task_failures
@@ -32,20 +36,27 @@ _LOCAL_CONF = {
 }
 _LOCAL_MASTERS = ("local", "spark://127.", "spark://localhost")
 _WILDCARDS = ("0.0.0.0", "::", "[::]")
+# A driver JVM that only runs a launch's barrier stage needs no C2 compiler: C1 alone spends
+# about half the CPU of a default start (JIT threads compete with everything else on 2 cores).
+LAUNCH_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
-def get_spark(config: SparkConfig | None = None):
-    """Return the active SparkSession, or build one from ``config``."""
+def get_spark(config: SparkConfig | None = None, launch_only: bool = False):
+    """Return the process's SparkSession (made in any thread), or build one from ``config``.
+
+    ``launch_only``: the session will run launches only (the CLI's ``train`` and ``launch``), so
+    its JVM starts with LAUNCH_JAVA_OPTIONS unless the config sets spark.driver.extraJavaOptions."""
     from pyspark.sql import SparkSession
 
     config = config or SparkConfig()
-    active = SparkSession.getActiveSession()
+    active = SparkSession.getActiveSession() or _running_default_session()
     if active is not None:
         return active
+    started = time.monotonic()
     submitted = _submitted_conf()
     master = submitted.get("spark.master", None) or config.master
     builder = SparkSession.builder.appName(submitted.get("spark.app.name", None) or config.app_name).master(master)
-    for key, value in _conf_for(master, config, submitted).items():
+    for key, value in _conf_for(master, config, submitted, launch_only).items():
         builder = builder.config(key, value)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     ui_address = _ui_bind_address(master, config, os.environ)
@@ -54,8 +65,44 @@ def get_spark(config: SparkConfig | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.log_level)
     quiet_task_failures(spark.sparkContext, config.log_level)
-    logger.info("spark session ready master=%s app=%s", master, spark.sparkContext.appName)
+    logger.info("spark session ready master=%s app=%s in %.1f s", master, spark.sparkContext.appName,
+                time.monotonic() - started)
     return spark
+
+
+def _running_default_session():
+    """The session another thread of this process built (the active one is per thread), unless stopped."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession._instantiatedSession
+    return session if session is not None and session.sparkContext._jsc is not None else None
+
+
+class SparkStart:
+    """``get_spark`` running in a daemon thread; ``result()`` waits for the session (or raises its error)."""
+
+    def __init__(self, config: SparkConfig | None, launch_only: bool):
+        self._session, self._error = None, None
+        self._thread = threading.Thread(target=self._build, args=(config, launch_only), daemon=True, name="h3spark-spark-start")
+        self._thread.start()
+
+    def _build(self, config, launch_only: bool) -> None:
+        try:
+            self._session = get_spark(config, launch_only)
+        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
+            self._error = error
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._session
+
+
+def start_spark(config: SparkConfig | None = None, launch_only: bool = False) -> SparkStart:
+    """Start ``get_spark(config, launch_only)`` now, in the background: the JVM's 3+ s overlap
+    whatever the caller does until it needs the session (imports, a job's checks)."""
+    return SparkStart(config, launch_only)
 
 
 def _submitted_conf():
@@ -88,10 +135,12 @@ def _ui_bind_address(master: str, config: SparkConfig, environ) -> str | None:
     return environ.get("SPARK_LOCAL_IP") or _LOOPBACK
 
 
-def _conf_for(master: str, config: SparkConfig, submitted) -> dict[str, str]:
+def _conf_for(master: str, config: SparkConfig, submitted, launch_only: bool = False) -> dict[str, str]:
     conf = dict(_DEFAULT_CONF)
     if master.startswith(_LOCAL_MASTERS):
         conf.update(_LOCAL_CONF)
+    if launch_only:
+        conf["spark.driver.extraJavaOptions"] = LAUNCH_JAVA_OPTIONS
     conf["spark.pyspark.python"] = sys.executable
     conf.update({key: _spark_value(value) for key, value in config.conf.items()})
     return {key: value for key, value in conf.items() if not submitted.contains(key)}

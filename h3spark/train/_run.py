@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from h3spark.errors import UsageError
+from h3spark.spark import SparkStart, start_spark
 from h3spark.storage import join_uri, require_published, resolve_uri
 from h3spark.train._api import distributed
 from h3spark.train._checkpoint import plan_run
@@ -37,20 +38,23 @@ def worker_settings(config, workdir: Path, resume: bool, dataset_uri: str | None
 
 def train_from_config(config, workdir: str | Path, resume: bool = False, spark=None, env: dict | None = None,
                       echo: bool = True, dataset_uri: str | None = None) -> tuple[list[tuple[str, str]], list]:
-    """Train the config's distributed engine; return (summary rows, every worker's result)."""
+    """Train the config's distributed engine; return (summary rows, every worker's result).
+
+    ``spark``: a session, a ``start_spark`` handle, or None (launcher spark: the process's session,
+    else one from ``config.spark``, whose JVM starts while the driver checks the dataset)."""
     training = config.training
     if training is None or training.engine not in _ENGINE_MODULES:
         raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
                          "(engine sklearn runs with 'h3spark run CONFIG').")
+    if training.launcher == "spark" and spark is None:
+        spark = start_spark(config.spark)
     # the driver's checks come first: a refused job reserves no run (worker_settings does, see plan_run)
     dataset_uri = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
     require_published(dataset_uri)
     check_training_labels({**training.model_dump(), "dataset_uri": dataset_uri})
     settings = worker_settings(config, Path(workdir), resume, dataset_uri)
-    if training.launcher == "spark" and spark is None:
-        from h3spark.spark import get_spark
-
-        spark = get_spark(config.spark)
+    if isinstance(spark, SparkStart):
+        spark = spark.result()
     # One math thread per process: reproducible sums (resume == uninterrupted) and no oversubscription
     # when several roles share a host's cores. MXNet's synchronous engine: with its threaded engine,
     # dist_sync training on busy cores sometimes ends with wrong, blown-up weights (MXNet 1.9.1;
