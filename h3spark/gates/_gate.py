@@ -39,6 +39,8 @@ class Gate:
         self.previous = plan.gates[spec.index - 1].name if spec.index > 0 else None
         self.next = plan.gates[spec.index + 1].name if spec.index + 1 < len(plan.gates) else None
         self.stopping = False
+        self.aborted = False  # the same as stopping, for a gate
+        self._forgotten: set[str] = set()  # sentinels whose batches were dropped: their late messages too
         self.busy_s = 0.0  # time spent in the engine, forward and backward
         self.forwards = {"train": 0, "eval": 0}
 
@@ -47,7 +49,7 @@ class Gate:
         subscription = self.transport.subscribe([self.topics.inbox(self.name)], self.topics.group(self.name), self.handle)
         self._status("started", layers=list(self.stage.layers))
         try:
-            while not self.stopping:
+            while not (self.stopping or self.aborted):
                 subscription.poll(POLL_S)
         finally:
             subscription.close()
@@ -57,7 +59,10 @@ class Gate:
         return report
 
     def handle(self, envelope: Envelope, _delivery=None) -> None:
-        if envelope.kind == "features":
+        if envelope.kind in ("features", "gradients") and envelope.meta.get("sentinel") in self._forgotten:
+            logger.debug("gate %s dropped a late %s message of sentinel=%s", self.name, envelope.kind,
+                         envelope.meta.get("sentinel"))
+        elif envelope.kind == "features":
             self._forward(envelope)
         elif envelope.kind == "gradients":
             self._backward(envelope)
@@ -103,6 +108,7 @@ class Gate:
         if op == "stop":
             self.stopping = True
         elif op == "forget":
+            self._forgotten.add(meta.get("sentinel"))
             dropped = [key for key in self.stage.pending_keys() if key[0] == meta.get("sentinel")]
             for key in dropped:
                 self.stage.forget(key)

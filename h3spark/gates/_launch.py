@@ -81,8 +81,8 @@ class ThreadHandle:
 
     def kill(self) -> None:
         role = self.outcome.get("role")
-        if role is not None:  # a thread cannot be killed: it stops at its next poll
-            role.stopping = True
+        if role is not None:  # a thread cannot be killed: it ends at its next poll
+            role.aborted = True
 
 
 class ThreadLauncher:

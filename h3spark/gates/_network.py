@@ -39,6 +39,7 @@ from h3spark.storage import join_uri, resolve_uri
 logger = logging.getLogger(__name__)
 
 FINAL_REPORT_WAIT_S = 30.0  # how long a role that ended may take to deliver its last status
+END_WAIT_S = 10.0  # how long close() waits for the roles to end before it kills them
 
 
 @dataclass
@@ -134,9 +135,12 @@ class GateNetwork:
 
     def close(self) -> GatesResult:
         """Stop whatever still runs, close the transport; the result."""
-        for member in self.members.values():
-            if member.handle.alive() and self.phase != "done":
-                member.handle.kill()
+        if self.phase != "done":
+            self._kill_alive()
+        deadline = time.monotonic() + END_WAIT_S  # roles on threads share the transport: let every role end first
+        while any(member.handle.alive() for member in self.members.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._kill_alive()
         if self._status is not None:
             self._status.close()
         if self._owned and self.transport is not None:
@@ -235,12 +239,14 @@ class GateNetwork:
         return time.monotonic() - since > FINAL_REPORT_WAIT_S
 
     def _abort(self) -> None:
-        """A gate failed: the pipeline cannot go on. Stop everyone."""
-        for member in self.members.values():
-            if member.state not in ("done", "removed", "stopped", "failed"):
-                self._command(member.name, "stop")
-                member.handle.kill()
+        """A gate failed: the pipeline cannot go on. End everyone."""
+        self._kill_alive()
         self.phase = "done"
+
+    def _kill_alive(self) -> None:
+        for member in self.members.values():
+            if member.handle.alive():
+                member.handle.kill()
 
     def _on_status(self, envelope: Envelope, _delivery=None) -> None:
         meta, sender = envelope.meta, envelope.sender

@@ -73,6 +73,7 @@ class Sentinel:
         self.in_flight: dict[int, tuple[np.ndarray, object]] = {}  # batch -> (rows, its tally)
         self.next_batch = 0
         self.stopping = False
+        self.aborted = False  # the network gave up: end now, without draining
         self.state = "running"
 
     def run(self) -> dict:
@@ -81,12 +82,12 @@ class Sentinel:
         subscription = self.transport.subscribe(topics, self.topics.group(self.name), self.handle)
         self._status("started", kind=self.kind, rows=len(self.split))
         try:
-            while not self.finished():
+            while not (self.finished() or self.aborted):
                 self.step()
                 subscription.poll(POLL_S)
         finally:
             subscription.close()
-        self.state = "done" if self.state == "running" else self.state
+        self.state = "aborted" if self.aborted else "done" if self.state == "running" else self.state
         report = {"kind": self.kind, "state": self.state, **self.report()}
         self._status("finished", **report)
         self.transport.flush()
@@ -177,6 +178,10 @@ class TrainingSentinel(Sentinel):
         rows, (_, tally) = self._batch(meta["batch"])
         labels = self.split.labels[rows]
         loss, grad = mean_cross_entropy(envelope.arrays["logits"], labels)
+        if not np.isfinite(loss):
+            raise DataError(f"training diverged: sentinel {self.name}'s batch {meta['batch']} has loss {loss} (weight "
+                            f"versions {meta.get('versions')}). Lower gates.training.lr or momentum, or max_in_flight "
+                            "(the gradients' delay), or set compensation: stash.")
         tally.add(loss, envelope.arrays["logits"], labels, meta.get("versions", {}))
         message = messages.backward(self.name, self.name, meta["batch"], grad, envelope.computed_with)
         self.transport.publish(self.topics.inbox(self.last_gate), message)

@@ -1,0 +1,33 @@
+"""The gates showcase (conf/gates_digits.yaml) on the real broker, each gate and sentinel a process of its
+own: the same config as in one process, with the transport and placement set by --set, shrunk to a
+short run. The gates pipeline the two training sentinels' batches (delays above 0), the validation
+sentinel scores while they train, the test sentinel scores at the end, and training learned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from h3spark.cli import main
+
+CONF = str(Path(__file__).resolve().parents[3] / "conf" / "gates_digits.yaml")
+
+
+def test_the_showcase_runs_with_its_gates_in_separate_processes_over_kafka(kafka_bootstrap, tmp_path, capsys):
+    status = main(["gates", CONF, "--workdir", str(tmp_path), "--timeout", "600",
+                   "--set", "gates.transport=kafka", "--set", f"gates.bootstrap_servers={kafka_bootstrap}",
+                   "--set", "gates.placement=processes", "--set", "gates.data.rows=600",
+                   "--set", "gates.sentinels.train-1.epochs=3", "--set", "gates.sentinels.train-2.epochs=3",
+                   "--set", "gates.sentinels.val={kind: validation, every_batches: 8}"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    epochs = re.findall(r"^(train-[12]) epoch (\d) loss \S+ acc \S+ \S+ s  versions g1 \S+ g2 \S+ g3 \S+$", out, re.M)
+    assert sorted(epochs) == [(f"train-{s}", str(e)) for s in (1, 2) for e in (1, 2, 3)]
+    assert re.search(r"^val validation 1 loss \S+ acc \S+ 120 rows", out, re.M)
+    test = re.search(r"^test test 1 loss \S+ acc (\S+) 120 rows .* versions g1 36 g2 36 g3 36$", out, re.M)
+    assert test and float(test.group(1)) > 0.3, out  # 10 classes: chance is 0.1
+    assert "placement         processes, compensation stash" in out
+    delays = re.search(r"gate g1 +36 updates, delay p50 (\d+)", out)
+    assert delays and int(delays.group(1)) >= 1, out  # the first gate's gradients come back late: a full pipeline
+    for role in ("g1", "g2", "g3", "train-1", "train-2", "val", "test"):
+        assert list(tmp_path.glob(f"gates/*/{role}/role.log")), f"no process ran {role}"
