@@ -15,6 +15,18 @@ if ! command -v java >/dev/null 2>&1; then
   exit 2
 fi
 
+# The browser tests (tests/integration/web) drive Debian's chromium with its chromedriver; nothing downloads a browser.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver with apt-get (for tests/integration/web)" >&2
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; } >/dev/null \
+      || echo "setup: apt-get could not install chromium and chromium-driver; the browser tests will not run until they are installed." >&2
+  else
+    echo "setup: chromium and chromium-driver are missing, so the browser tests (tests/integration/web) cannot run. Install them: sudo apt-get install chromium chromium-driver (or run this script as root)." >&2
+  fi
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.h3spark-installed
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-INTEGRATION_MARKERS = ("spark", "hdfs", "kafka", "cluster", "gpu", "torch", "postgres")
+INTEGRATION_MARKERS = ("spark", "hdfs", "kafka", "cluster", "gpu", "torch", "postgres", "web")
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

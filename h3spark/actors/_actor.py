@@ -70,6 +70,7 @@ class Actor(ActorIO):
         self.error: str | None = None
         self._senders: dict[str, set[str]] = {}
         self._ended: dict[str, set[str]] = {}
+        self.replying_to: str | None = None  # a message asking for a reply: its predictions carry meta.request_id
 
     @classmethod
     def from_config(cls, name: str, config: ActorConfig, transport: Transport, workdir: str,
@@ -113,12 +114,15 @@ class Actor(ActorIO):
         if self.stopping:
             raise _Stopping()
         use = "evaluate" if envelope.meta.get("split") == "holdout" else self.config.inputs.get(delivery.topic, "train")
+        self.replying_to = envelope.id if envelope.meta.get("reply") is True else None
         try:
             getattr(self, f"on_{envelope.kind}")(envelope, delivery, use)
         except DataError as error:
             self.stats.rejected += 1
             logger.warning("refused a %s message: %s actor=%s sender=%s id=%s", envelope.kind, error, self.name,
                            envelope.sender, envelope.id)
+        finally:
+            self.replying_to = None
         self.stats.count(envelope.kind)
         if delivery.topic != control.control_topic(self.network):
             self.offsets[f"{delivery.topic}/{delivery.partition}"] = delivery.offset + 1
@@ -139,6 +143,8 @@ class Actor(ActorIO):
         self._note_sender(delivery.topic, envelope.sender)
         pipeline = self.config.pipeline
         table = records_table(envelope, pipeline.types, pipeline.csv_default_type)
+        if not self.intake.fitted:
+            self.replying_to = None  # rows held back from earlier messages may come out with these
         for output, tag in self.intake.push(table, use):
             self.take(output, tag, self.intake.pipeline.features, self.intake.pipeline.label)
 
@@ -190,7 +196,8 @@ class Actor(ActorIO):
         step = self.model.step
         self.transport.publish(self.config.outputs.predictions, Envelope(
             "predictions", self.name, model_version=step, computed_with=step, arrays=arrays,
-            meta={"temperature": self.config.temperature, **({"split": "holdout"} if holdout else {})}))
+            meta={"temperature": self.config.temperature, **({"split": "holdout"} if holdout else {}),
+                  **({"request_id": self.replying_to} if self.replying_to else {})}))
         self.stats.rows_predicted += len(rows)
         self.stats.predictions_published += 1
 

@@ -15,6 +15,7 @@ as JSON-lines part files under ``quarantine_uri`` (at each snapshot, at the end,
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import logging
 
@@ -42,6 +43,7 @@ class Intake:
         self._held: list[tuple[pa.Table, object]] = []
         self._held_rows = 0
         self._unwritten: list[dict] = []
+        self._unlabelled_pipeline: tuple[Pipeline, Pipeline] | None = None  # (of this pipeline, without its label)
 
     @classmethod
     def from_config(cls, section: ActorConfig, workdir: str, quarantine_uri: str | None,
@@ -95,8 +97,10 @@ class Intake:
     def _transform(self, items: list[tuple[pa.Table, object]]) -> list[tuple[pa.Table, object]]:
         out = []
         for table, tag in items:
+            unlabelled = tag == "predict" and self.pipeline.label not in table.column_names
+            pipeline = self._unlabelled() if unlabelled else self.pipeline
             try:
-                result = self.pipeline.transform(table)
+                result = pipeline.transform(table)
             except DataError as error:  # the block as a whole does not fit: every row to the quarantine
                 self._quarantine_all(table, f"the pipeline refused the whole message: {error}")
                 continue
@@ -104,6 +108,16 @@ class Intake:
             if result.table.num_rows:
                 out.append((result.table, tag))
         return out
+
+    def _unlabelled(self) -> Pipeline:
+        """The fitted pipeline for records to predict that have no label: no label required, and the
+        steps that read only the label left out."""
+        if self._unlabelled_pipeline is None or self._unlabelled_pipeline[0] is not self.pipeline:
+            adapted = copy.deepcopy(self.pipeline)
+            label, adapted.label = adapted.label, None
+            adapted.steps = [step for step in adapted.steps if set(step.inputs()) - {label}]
+            self._unlabelled_pipeline = (self.pipeline, adapted)
+        return self._unlabelled_pipeline[1]
 
     def _quarantine(self, quarantine: pa.Table) -> None:
         if not quarantine.num_rows:

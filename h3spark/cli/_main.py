@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "h3spark.cli._gates",
     "h3spark.cli._predict",
     "h3spark.cli._serve",
+    "h3spark.cli._web",
 )
 
 

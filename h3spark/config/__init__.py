@@ -21,11 +21,14 @@ from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
 from h3spark.config._training import OPTIMIZER_PARAMS, SPEC_CHECK
+from h3spark.config._web import DownpourConfig, WebConfig
 
 __all__ = [
     "ActorsConfig",
     "ActorConfig",
     "ProducerConfig",
+    "WebConfig",
+    "DownpourConfig",
     "GatesConfig",
     "GateSentinelConfig",
     "WORKDIR_PATHS",

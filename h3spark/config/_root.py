@@ -15,6 +15,7 @@ from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._predict import PredictConfig
 from h3spark.config._preprocess import PreprocessConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+from h3spark.config._web import WebConfig
 
 
 class H3SparkConfig(StrictModel):
@@ -32,6 +33,7 @@ class H3SparkConfig(StrictModel):
     actors: ActorsConfig | None = None
     gates: GatesConfig | None = None
     predict: PredictConfig | None = None
+    web: WebConfig | None = None
 
     @field_validator("name")
     @classmethod

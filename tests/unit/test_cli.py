@@ -91,8 +91,8 @@ def test_commands_that_load_no_config_refuse_workdir_and_set(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     option = "--workdir" if "--workdir" in argv else "--set"
-    assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only actors, experiment, predict, preprocess, " \
-           "run, train, validate take --workdir and --set." in err
+    assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only actors, experiment, gates, predict, " \
+           "preprocess, run, train, validate, web take --workdir and --set." in err
     assert "Traceback" not in err
 
 
