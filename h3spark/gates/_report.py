@@ -20,13 +20,13 @@ def _versions(versions: dict) -> str:
 def epoch_line(sentinel: str, meta: dict) -> str:
     """``train-1 epoch 3 loss 0.4100 acc 0.8800 12.3 s  versions g1 80-95 ...`` (the weight versions
     each gate had when the epoch's batches passed it)."""
-    return (f"{sentinel} epoch {meta['epoch']} loss {meta['loss']:.4f} acc {meta['accuracy']:.4f} "
+    return (f"{sentinel} epoch {meta['epoch']} loss {_loss(meta['loss'])} acc {meta['accuracy']:.4f} "
             f"{meta['seconds']:.1f} s  versions {_versions(meta.get('versions', {}))}")
 
 
 def score_line(sentinel: str, meta: dict) -> str:
     """``val validation 2 loss 0.3000 acc 0.9100 360 rows 0.4 s  versions ...``"""
-    return (f"{sentinel} {meta['kind']} {meta['pass']} loss {meta['loss']:.4f} acc {meta['accuracy']:.4f} "
+    return (f"{sentinel} {meta['kind']} {meta['pass']} loss {_loss(meta['loss'])} acc {meta['accuracy']:.4f} "
             f"{meta['rows']} rows {meta['seconds']:.1f} s  versions {_versions(meta.get('versions', {}))}")
 
 
@@ -93,6 +93,10 @@ class GatesResult:
         return rows
 
 
+def _loss(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
@@ -103,5 +107,5 @@ def _sentinel_summary(report: dict, scores: list[dict]) -> str:
         return f"{text}, {report.get('epochs', 0)} epochs, {report.get('batches', 0)} batches"
     if scores:
         last = scores[-1]
-        return f"{text}, {len(scores)} passes, last loss {last['loss']:.4f} acc {last['accuracy']:.4f}"
+        return f"{text}, {len(scores)} passes, last loss {_loss(last['loss'])} acc {last['accuracy']:.4f}"
     return f"{text}, no pass"

@@ -32,7 +32,8 @@ POLL_S = 0.05
 
 @dataclass
 class Tally:
-    """Loss and accuracy summed over batches, and the weight versions they saw."""
+    """Loss and accuracy summed over batches, and the weight versions they saw. A loss that is not
+    finite (a diverged model, scored) is reported as None."""
 
     loss_sum: float = 0.0
     correct: int = 0
@@ -50,7 +51,8 @@ class Tally:
             self.versions[gate] = [min(low, version), max(high, version)]
 
     def summary(self) -> dict:
-        return {"loss": self.loss_sum / max(self.rows, 1), "accuracy": self.correct / max(self.rows, 1),
+        loss = self.loss_sum / max(self.rows, 1)
+        return {"loss": loss if np.isfinite(loss) else None, "accuracy": self.correct / max(self.rows, 1),
                 "rows": self.rows, "seconds": round(time.monotonic() - self.started, 3), "versions": self.versions}
 
 

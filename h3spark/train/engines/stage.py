@@ -69,8 +69,10 @@ def stage_spec(spec: ModelSpec, layers: Sequence[str]) -> ModelSpec:
 
 def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """The mean cross-entropy of a batch and its gradient with respect to the logits (float32),
-    what a pipeline's sentinel sends back to the last stage."""
-    loss, grad = cross_entropy_rows(logits, np.asarray(labels, dtype=np.int64).reshape(-1))
+    what a pipeline's sentinel sends back to the last stage. Logits that are not finite (a diverged
+    model) give a loss that is not finite, without numpy's warnings: the caller says what happened."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        loss, grad = cross_entropy_rows(logits, np.asarray(labels, dtype=np.int64).reshape(-1))
     return loss, (grad / max(len(logits), 1)).astype(np.float32)
 
 

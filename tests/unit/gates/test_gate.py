@@ -73,3 +73,19 @@ def test_a_diverged_loss_stops_the_sentinel_with_what_to_change():
     incoming = messages.forward("g1", "train-1", 0, "train", np.zeros((rows, 16), np.float32), {"g1": 4})
     with pytest.raises(DataError, match="training diverged.*Lower gates.training.lr"):
         sentinel.handle(messages.result("g2", incoming, logits, {"g1": 4, "g2": 4}, 4))
+
+
+def test_a_scoring_sentinel_reports_a_loss_that_is_not_finite_as_none():
+    from h3spark.gates import TestSentinel, score_line
+
+    bus = MemoryBus()
+    plan = GatePlan.from_config(config({"train-1": {"kind": "train"}, "test": {"kind": "test"}}).gates, "unit")
+    sentinel = TestSentinel("test", plan, bus, TOPICS, load_splits(plan)["test"].shard(0, 20))  # 3 rows: one batch
+    sentinel.handle(messages.command("start"))
+    sentinel.step()
+    (forward,) = sent(bus, "g1")
+    logits = np.full((3, 10), np.inf, np.float32)
+    sentinel.handle(messages.result("g2", forward, logits, {"g1": 2, "g2": 2}, 2))
+    (score,) = sentinel.scores
+    assert score["loss"] is None and score["rows"] == 3 and sentinel.finished()
+    assert score_line("test", score).startswith("test test 1 loss nan acc ")
