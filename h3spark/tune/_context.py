@@ -127,7 +127,8 @@ class TrialContext:
         self.writer.flush()
 
     def save_model(self, model) -> str:
-        """Save a scikit-learn estimator (joblib), a Gluon block or a torch module (safetensors) in this trial's logdir."""
+        """Save an h3spark model (Model.save), a scikit-learn estimator (joblib), a Gluon block or a
+        torch module (safetensors) in this trial's logdir."""
         from h3spark.tune._models import save_model
 
         self.model_path = save_model(model, os.path.join(self.logdir, "model"))

@@ -37,7 +37,8 @@ def train_fn_from_config(section):
             raise ConfigError("experiment.train_fn", [f"cannot import {section.train_fn!r}: {error}. Check the module is "
                                                       "importable on the driver and the executors."]) from None
     model = section.model or ExperimentModelConfig()
-    return TRAINERS[model.engine](model.name, model.params, section.holdout_fraction, section.seed)
+    spec = {} if model.spec is None else {"spec": model.spec}  # mxnet and torch: the layers, given
+    return TRAINERS[model.engine](model.name, model.params, section.holdout_fraction, section.seed, **spec)
 
 
 def run_experiment(config, workdir: str | Path, spark=None) -> ExperimentResult:

@@ -67,7 +67,7 @@ def test_gluon_trainers_read_the_dataset_through_the_iterator(tmp_path, model, s
     frame_path = workdir / "experiments" / f"gluon_{model}" / "results.json"
     record = json.loads(frame_path.read_text())[0]
     assert record["status"] == "completed", record["error"]
-    assert record["metric_accuracy"] > 0.5 and record["model"] == "model/model.params"
+    assert record["metric_accuracy"] > 0.5 and record["model"] == "model/model.safetensors"
 
 
 def _free_port() -> int:
