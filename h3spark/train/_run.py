@@ -12,6 +12,7 @@ from h3spark.storage import join_uri, require_published, resolve_uri
 from h3spark.train._api import distributed
 from h3spark.train._checkpoint import plan_run
 from h3spark.train._labels import check_training_labels
+from h3spark.train._model import check_training_model
 from h3spark.train._task import WORKER_PYTHON_ENV
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
     dataset_uri = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
     require_published(dataset_uri)
     check_training_labels({**training.model_dump(), "dataset_uri": dataset_uri})
+    check_training_model({**training.model_dump(), "dataset_uri": dataset_uri})  # options and spec fit the contract, data
     settings = worker_settings(config, Path(workdir), resume, dataset_uri)
     if isinstance(spark, SparkStart):
         spark = spark.result()
