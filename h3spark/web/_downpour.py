@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from h3spark.config import DownpourConfig
-from h3spark.errors import UsageError
+from h3spark.errors import ConfigError, UsageError
 from h3spark.train.engines.model import TrainOptions, learning_rate
 from h3spark.train.engines.numpy_model import NumpyModel
 from h3spark.train.engines.spec import ModelSpec, mlp_spec
@@ -97,6 +97,11 @@ class DownpourMaster:
         self.hyper = Hyper(training.lr, training.dcasgd_lambda, training.weight_decay, training.clip_norm,
                            training.warmup_steps, training.max_delay, init.mean, init.std)
         self.spec = web_spec(config)
+        if data is not None and data.train_features.shape[1] != self.spec.features:
+            raise ConfigError("web.downpour.model", [
+                f"input_shape {list(self.spec.input_shape)} takes {self.spec.features} values a row, but the pipeline "
+                f"makes rows of {data.train_features.shape[1]} from {config.data.bundled}; set input_shape: "
+                f"[{data.train_features.shape[1]}]."])
         self.layout = Layout(self.spec.param_shapes())
         self.store = LocalParameterStore()
         updater = SGDUpdater(lr=1.0, momentum=training.momentum)
