@@ -10,10 +10,12 @@ and the validation sentinel's cost to the learner's throughput; also the transfe
 - item 7, on seed 7's models: the error under FGSM (x + eps * sign(grad), clipped to [0, 1]) of the teacher, the
   student and the baseline on the held-out rows, the gradient taken on the softmax (T = 1) and on logits / T.
 - ``sentinel_cost``: on the broker, a learner (conf/actors_sentinel.yaml's, in this process) trains through a
-  stream published beforehand, once alone (no parameters published) and once publishing every 10 steps to a
-  sentinel in a process of its own that scores each version on the 539 held-out rows; arms alternate, fresh
-  topics each run. Throughput: rows trained between the first and the last step over that time (the group's
-  join before the first step left out); the median of each arm counts. sentinel_cost = 1 - with / without.
+  stream published beforehand: alone (no parameters published), publishing at the conf's interval to a sentinel
+  in a process of its own that scores each version on the 539 held-out rows, and publishing every 10 steps (a
+  denser sentinel, for scale); arms rotate, fresh topics each run. Throughput: rows trained between the first
+  and the last step over that time (the group's join before the first step left out); medians count.
+  sentinel_cost = 1 - with / without. A sentinel scores 539 rows a version, about what 10 steps of 32 rows cost
+  the learner, so on a machine without a spare core the interval decides the cost.
 """
 
 from __future__ import annotations
@@ -91,15 +93,18 @@ def distill_gap_recovered(quick: bool = False) -> float:
 
 # --- (d) the sentinel's cost -------------------------------------------------------------------
 
-def _learner_and_sentinel(tag: str, publish: bool):
-    """conf/actors_sentinel.yaml's learner and sentinel on fresh topics; the learner publishes only with ``publish``."""
+def _learner_and_sentinel(tag: str, every_steps: int | None):
+    """conf/actors_sentinel.yaml's learner and sentinel on fresh topics; the learner publishes its weights every
+    ``every_steps`` (None: never, and its publish_parameters is dropped; 0: the conf's interval)."""
     from h3spark.config import ActorConfig
 
     actors = _conf("actors_sentinel.yaml").actors.actors
     topics = {name: f"bench-sentinel-{tag}.{name}" for name in ("digits", "validation", "weights", "results")}
     learner = actors["learner"].model_dump(mode="json")
-    learner.update(inputs={topics["digits"]: "train"}, outputs={"parameters": topics["weights"]} if publish else {},
-                   publish_parameters={"every_steps": 10} if publish else None)
+    every = every_steps or actors["learner"].publish_parameters.every_steps
+    learner.update(inputs={topics["digits"]: "train"},
+                   outputs={"parameters": topics["weights"]} if every_steps is not None else {},
+                   publish_parameters={"every_steps": every} if every_steps is not None else None)
     sentinel = actors["sentinel"].model_dump(mode="json")
     sentinel.update(inputs={topics["validation"]: "evaluate", topics["weights"]: "evaluate"},
                     sentinel={"parameters": topics["weights"]}, outputs={"validation": topics["results"]})
@@ -151,11 +156,12 @@ def _timed_run(actor) -> tuple[float, int]:
     return (last_rows - first_rows) / (last_s - first_s), len(marks)
 
 
-def _one_arm(bootstrap: str, with_sentinel: bool, epochs: int) -> dict:
+def _one_arm(bootstrap: str, every_steps: int | None, epochs: int) -> dict:
+    """One learner run; with a sentinel (scoring every ``every_steps``) unless that is None."""
     from h3spark.actors import Actor, KafkaTransport
 
-    tag = uuid.uuid4().hex[:10]
-    learner_config, sentinel_config, topics = _learner_and_sentinel(tag, with_sentinel)
+    tag, with_sentinel = uuid.uuid4().hex[:10], every_steps is not None
+    learner_config, sentinel_config, topics = _learner_and_sentinel(tag, every_steps)
     with tempfile.TemporaryDirectory(prefix="h3spark-sentinel-") as workdir, KafkaTransport(bootstrap) as transport:
         _publish_streams(transport, topics, epochs)
         network = f"bench-sentinel-{tag}"
@@ -176,27 +182,34 @@ def _one_arm(bootstrap: str, with_sentinel: bool, epochs: int) -> dict:
 
 
 def sentinel_figures(quick: bool = False, bootstrap: str = "127.0.0.1:9092") -> dict:
+    """The learner alone, with the conf's sentinel (every ``publish_parameters.every_steps``) and with one scoring
+    every 10 steps, in turn (the order rotates each repeat); medians."""
     sizes = QUICK if quick else FULL
-    runs: dict[str, list[dict]] = {"without": [], "with": []}
+    arms = {"without": None, "with": 0, "with_every_10": 10}
+    runs: dict[str, list[dict]] = {arm: [] for arm in arms}
     for repeat in range(sizes["repeats"]):
-        for arm in ("without", "with") if repeat % 2 == 0 else ("with", "without"):
-            runs[arm].append(_one_arm(bootstrap, arm == "with", sizes["learner_epochs"]))
+        order = list(arms)[repeat % 3:] + list(arms)[:repeat % 3]
+        for arm in order:
+            runs[arm].append(_one_arm(bootstrap, arms[arm], sizes["learner_epochs"]))
     median = {arm: statistics.median(run["rows_per_s"] for run in found) for arm, found in runs.items()}
-    return {"sentinel_cost": round(1.0 - median["with"] / median["without"], 3),
-            "learner_rows_per_s_without": round(median["without"]), "learner_rows_per_s_with": round(median["with"]),
-            "sentinel_runs": runs}
+    every = _conf("actors_sentinel.yaml").actors.actors["learner"].publish_parameters.every_steps
+    return {"sentinel_cost": round(1.0 - median["with"] / median["without"], 3), "sentinel_every_steps": every,
+            "sentinel_cost_every_10": round(1.0 - median["with_every_10"] / median["without"], 3),
+            "learner_rows_per_s": {arm: round(value) for arm, value in median.items()}, "sentinel_runs": runs}
 
 
 def print_sentinel(figures: dict) -> None:
-    runs = figures["sentinel_runs"]
-    print("sentinel (conf/actors_sentinel.yaml's learner on the broker, publishing every 10 steps to a sentinel process):")
-    for arm in ("without", "with"):
+    runs, rates = figures["sentinel_runs"], figures["learner_rows_per_s"]
+    print("sentinel (conf/actors_sentinel.yaml's learner on the broker; its sentinel a process of its own):")
+    labels = {"without": "alone", "with": f"scored every {figures['sentinel_every_steps']} steps",
+              "with_every_10": "scored every 10 steps"}
+    for arm, label in labels.items():
         found = runs[arm]
-        rates = ", ".join(f"{run['rows_per_s']:,.0f}" for run in found)
-        print(f"  {arm:<7} sentinel: learner {rates} rows/s "
-              f"({found[0]['steps']} steps" + (f", {found[0]['evaluations']} versions scored)" if arm == "with" else ")"))
-    print(f"  sentinel_cost {figures['sentinel_cost']:.3f} (1 - {figures['learner_rows_per_s_with']:,} / "
-          f"{figures['learner_rows_per_s_without']:,} rows/s, medians)")
+        each = ", ".join(f"{run['rows_per_s']:,.0f}" for run in found)
+        print(f"  {label:<24} learner {each} rows/s (median {rates[arm]:,}; {found[0]['steps']} steps, "
+              f"{found[0]['evaluations']} versions scored)")
+    print(f"  sentinel_cost {figures['sentinel_cost']:.3f} (every {figures['sentinel_every_steps']} steps); "
+          f"every 10 steps {figures['sentinel_cost_every_10']:.3f}")
 
 
 def sentinel_cost(quick: bool = False, bootstrap: str = "127.0.0.1:9092") -> float:

@@ -66,7 +66,9 @@ def test_transfer_loads_the_sources_first_layer_before_the_target_trains_and_rea
 
 
 def test_the_sentinel_scores_every_tenth_version_of_the_learner_on_the_held_out_rows(tmp_path):
-    result = run_sentinel(conf("actors_sentinel.yaml", "actors.producers.digits.epochs=1"), str(tmp_path))
+    network = conf("actors_sentinel.yaml", "actors.producers.digits.epochs=1",
+                   "actors.actors.learner.publish_parameters.every_steps=10")
+    result = run_sentinel(network, str(tmp_path))
     found = result.results["learner"]
     assert [r["model_version"] for r in found] == [10, 20, 30, 40]    # 1,258 records: 39 steps of 32 and one of 10
     assert all(r["rows"] == 539 and r["of"] == "learner" for r in found)
