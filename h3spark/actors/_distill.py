@@ -8,7 +8,8 @@ The teacher publishes ``probabilities`` = softmax(logits / T) with T in its meta
 ``include_inputs``, the ``features`` (and ``label``) it predicted on. On a topic used to train,
 the student takes one :meth:`Model.distill_step <h3spark.train.engines.model.Model.distill_step>`
 per ``batch_size`` rows of each message (a message's last rows make a smaller step; teachers
-predict whole messages, so a multiple of the batch size keeps every step full), at the teacher's T: ``alpha`` of the loss on the soft
+predict whole messages, so a multiple of the batch size keeps every step full), at the teacher's T:
+``alpha`` of the loss on the soft
 targets and, when the message has labels and ``labels`` is on, ``1 - alpha`` on them. Predictions
 of held-out rows (``split: holdout``) are scored, never trained on.
 """

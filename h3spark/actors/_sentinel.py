@@ -13,9 +13,9 @@ The result (loss, accuracy, rows) is stamped with the model version the paramete
 learner's training step), published to ``outputs.validation`` as a ``control`` message with op
 ``validation``, and kept in the sentinel's reports. Parameters that arrive before the set is complete,
 or within ``every_s`` of the last evaluation, wait; only the newest waiting ones are evaluated (the
-last ones always are, when their topic ends), and the version scored last is not scored again. The learner decides how often it publishes
-(``publish_parameters.every_steps``), so with ``every_s: 0`` the sentinel's results are the same at
-every run.
+last ones always are, when their topic ends), and the version scored last is not scored again. The
+learner decides how often it publishes (``publish_parameters.every_steps``), so with ``every_s: 0``
+the sentinel's results are the same at every run.
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ class Sentinel(Actor):
         self._note_sender(delivery.topic, envelope.sender)
         accept = self.config.accept_parameters
         scored = self.results[-1] if self.results else {}
-        if accept is None or envelope.sender == self.name or (accept.senders and envelope.sender not in accept.senders) \
-                or (scored.get("of"), scored.get("model_version")) == (envelope.sender, envelope.model_version):
-            self.stats.ignored += 1  # not for this sentinel, or the version it scored last (a learner stopping sends it again)
+        senders = (accept.senders or [envelope.sender]) if accept is not None else []
+        refused = envelope.sender == self.name or envelope.sender not in senders
+        again = (scored.get("of"), scored.get("model_version")) == (envelope.sender, envelope.model_version)
+        if refused or again:  # not for this sentinel, or the version it scored last (a learner stopping sends it again)
+            self.stats.ignored += 1
             return
         if self._pending is not None:
             self.skipped += 1
@@ -89,8 +91,9 @@ class Sentinel(Actor):
         super().on_control(envelope, delivery, use)
 
     def _evaluate_pending(self, final: bool) -> None:
-        """Evaluate the waiting parameters once the validation set is whole, if ``every_s`` has passed (or ``final``)."""
-        whole = all(topic in self._ended_inputs for topic in self.config.inputs if topic != self.config.sentinel.parameters)
+        """Evaluate the waiting parameters once the validation set is whole, when ``every_s`` passed (or ``final``)."""
+        weights = self.config.sentinel.parameters
+        whole = all(topic in self._ended_inputs for topic in self.config.inputs if topic != weights)
         due = final or time.monotonic() - self._evaluated_s >= self.config.sentinel.every_s
         if self._pending is None or not whole or not due:
             return

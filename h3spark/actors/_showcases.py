@@ -1,8 +1,10 @@
 """The actor showcases as experiments: each runs its networks (conf/actors_*.yaml) and measures what it states.
 
-    >>> result = run_distillation(load_config("conf/actors_distill_teacher.yaml"), load_config("conf/actors_distill.yaml"), workdir)
+    >>> teacher, network = load_config("conf/actors_distill_teacher.yaml"), load_config("conf/actors_distill.yaml")
+    >>> result = run_distillation(teacher, network, workdir)
     >>> result.recovered                      # (err_baseline - err_student) / (err_baseline - err_teacher)
-    >>> run_transfer(load_config("conf/actors_transfer_source.yaml"), load_config("conf/actors_transfer.yaml"), workdir, 0.93).steps
+    >>> source, network = load_config("conf/actors_transfer_source.yaml"), load_config("conf/actors_transfer.yaml")
+    >>> run_transfer(source, network, workdir, level=0.93).steps
     {'target': 35, 'scratch': 70}
     >>> run_sentinel(load_config("conf/actors_sentinel.yaml"), workdir).results["learner"][-1]
     {'model_version': 197, 'accuracy': 0.95, 'loss': 0.17, 'rows': 539, ...}

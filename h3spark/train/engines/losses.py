@@ -62,13 +62,16 @@ def distillation_loss(logits: np.ndarray, soft_targets: np.ndarray, temperature:
     return float(loss), grad / len(soft)
 
 
-def check_distillation(soft_targets: np.ndarray, rows: int, classes: int, temperature: float, alpha: float) -> np.ndarray:
+def check_distillation(soft_targets: np.ndarray, rows: int, classes: int, temperature: float,
+                       alpha: float) -> np.ndarray:
     """``soft_targets`` as float64 (rows, classes) probabilities; a wrong shape, a row that is not a
     distribution, a temperature <= 0 or an alpha outside [0, 1] is a DataError saying what to send."""
     if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
-        raise DataError(f"the distillation temperature must be a number > 0 (Hinton et al. use 2 to 20). Got {temperature!r} instead.")
+        raise DataError("the distillation temperature must be a number > 0 (Hinton et al. use 2 to 20). "
+                        f"Got {temperature!r} instead.")
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise DataError(f"the distillation weight alpha must be in [0, 1] (the soft targets' share of the loss). Got {alpha!r} instead.")
+        raise DataError("the distillation weight alpha must be in [0, 1] (the soft targets' share of the loss). "
+                        f"Got {alpha!r} instead.")
     soft = np.asarray(soft_targets, dtype=np.float64)
     if soft.shape != (rows, classes):
         raise DataError(f"the soft targets have shape {soft.shape}, but the batch needs ({rows}, {classes}): "
