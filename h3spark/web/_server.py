@@ -170,6 +170,10 @@ class WebServer:
     async def _handler(self, connection) -> None:
         from websockets.exceptions import ConnectionClosed
 
+        # asyncio turns Nagle's algorithm off only for sockets whose proto is IPPROTO_TCP, and those accepted from
+        # socket.create_server's listener have proto 0: without this, a reply sent right after another waited for
+        # the page's delayed ACK (about 40 ms on Linux)
+        connection.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(self.hub, connection, self.token)
         try:
             await session.run()

@@ -191,7 +191,7 @@ def test_a_message_over_the_size_limit_closes_only_its_connection(app):
 
 
 def test_messages_over_the_rate_are_refused_per_connection(tmp_path):
-    config = app_config(max_messages_per_s=0.001, burst=3, network="none")
+    config = app_config(max_messages_per_s=0.001, burst=3, network="none", downpour=None)
     app = WebApp(config, str(tmp_path), token=TOKEN)
     app.serve()
     try:
