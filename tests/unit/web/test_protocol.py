@@ -304,3 +304,14 @@ def test_settings_a_page_changes_reach_the_master_and_the_other_pages(app):
     app.master.set({"weight_decay": 0.0})
     ws.close()
     watcher.close()
+
+
+def test_replies_are_not_held_back_by_nagles_algorithm(app):
+    """asyncio leaves Nagle's algorithm on for sockets accepted from socket.create_server's listener (proto 0),
+    so a reply sent right after another waited for the page's delayed ACK (about 40 ms)."""
+    import socket
+
+    ws, _ = hello(app)
+    [session] = [s for s in app.server.hub.sessions if s.connection.remote_address == ws.socket.getsockname()]
+    server_side = session.connection.transport.get_extra_info("socket")
+    assert server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
