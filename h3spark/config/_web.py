@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from h3spark.config._actors import TOPIC_PATTERN, ActorPipelineConfig, _problem
+from h3spark.config._actors import TOPIC_PATTERN, ActorPipelineConfig, MlpShorthand, _problem
 from h3spark.config._base import StrictModel
 
 WEB_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softrelu", "linear")
@@ -38,23 +38,16 @@ class DownpourInitConfig(StrictModel):
     std: float = Field(default=0.1, gt=0)
 
 
-class DownpourModelConfig(StrictModel):
-    """The MLP the browser workers train: dense layers of ``hidden`` (``activation``), then ``classes`` logits."""
+class DownpourModelConfig(MlpShorthand):
+    """The MLP the browser workers train: dense layers of ``hidden`` (``activation``), then ``classes`` logits,
+    weights drawn from ``init``."""
 
-    input_shape: list[int] = Field(default_factory=lambda: [64], min_length=1, max_length=1)
+    input_shape: list[int] = Field(default_factory=lambda: [64], min_length=1)
     hidden: list[int] = Field(default_factory=lambda: [64], min_length=1)
     classes: int = Field(default=10, ge=2)
     activation: Literal[WEB_ACTIVATIONS] = "relu"
-    dropout: float = Field(default=0.0, ge=0, lt=1)
     init: DownpourInitConfig = Field(default_factory=DownpourInitConfig)
     seed: int = Field(default=0, ge=0)
-
-    @field_validator("input_shape", "hidden")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if not all(size >= 1 for size in value):
-            raise ValueError(f"must hold sizes >= 1. Got {value} instead")
-        return value
 
 
 class DownpourTrainingConfig(StrictModel):

@@ -114,6 +114,7 @@ class DownpourMaster:
         self.applied = self.refused = self.samples = self.resets = 0
         self.scores: dict | None = None
         self._model_version = -1
+        self._options: tuple[tuple[float, int], TrainOptions] | None = None
         self._ids = itertools.count(1)
         self._initialise(self.spec.initial_weights(config.model.seed))
 
@@ -173,8 +174,14 @@ class DownpourMaster:
         total = grad + hyper.weight_decay * weights if hyper.weight_decay else grad
         if self.optimizer == "dcasgd" and delay > 0 and hyper.dcasgd_lambda > 0:
             total = total + hyper.dcasgd_lambda * grad * grad * (weights - backup)
-        options = TrainOptions(optimizer="sgd", lr=hyper.lr, warmup_steps=hyper.warmup_steps)
-        return learning_rate(options, self.version) * total
+        return learning_rate(self._schedule(), self.version) * total
+
+    def _schedule(self) -> TrainOptions:
+        """The rate's schedule (lr and warm-up), built again only when they change."""
+        key = (self.hyper.lr, self.hyper.warmup_steps)
+        if self._options is None or self._options[0] != key:
+            self._options = (key, TrainOptions(optimizer="sgd", lr=key[0], warmup_steps=key[1]))
+        return self._options[1]
 
     # --- settings ---------------------------------------------------------------------------
 
