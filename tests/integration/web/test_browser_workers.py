@@ -111,3 +111,23 @@ def test_the_browsers_gradients_are_numpy_models(fresh_window, idle_app, activat
     expected = np.concatenate([grads[name].reshape(-1) for name, _, _ in layout.entries])  # float64, as computed
     assert abs(result[0] - loss) < 1e-9 * max(1.0, abs(loss))
     assert np.allclose(result[1], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_a_worker_trains_on_the_examples_its_user_draws(fresh_window, idle_app):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    browser, app = fresh_window, idle_app
+    browser.get(f"{app.server.url}worker?autostart=1&data=own&epochs=2#token={app.token}")
+    state = lambda: browser.execute_script("return window.h3Worker.state")  # noqa: E731
+    wait_until(lambda: state()["phase"] == "waiting for examples", "the worker to wait for its user's examples")
+    pad = browser.find_element(By.ID, "pad")
+    for label in ("1", "7"):
+        ActionChains(browser).move_to_element_with_offset(pad, 0, -40).click_and_hold().move_by_offset(0, 40) \
+            .move_by_offset(0, 40).release().perform()
+        Select(browser.find_element(By.ID, "label")).select_by_value(label)
+        browser.find_element(By.ID, "add").click()
+    wait_until(lambda: state()["rows"] == 2 and state()["applied"] >= 2, "the worker to train on two examples")
+    [worker] = [w for w in app.master.workers.values() if w.id == state()["worker"]]
+    assert worker.shard is None and worker.examples == 2 and worker.pushes >= 2
