@@ -62,7 +62,7 @@ function onText(message, command) {
     waiting.forEach((resolve) => resolve());
   } else if (message.type === "error") {
     state.lastReason = message.code + ": " + message.message;
-    if (message.code === "unauthorized" || message.code === "no_master") fail(state.lastReason);
+    if (message.code === "unauthorized" || message.code === "no_master" || message.ref === "join") fail(state.lastReason);
     if (message.ref === "gradients" && inflight > 0) { inflight -= 1; waiters.splice(0).forEach((r) => r()); }
   }
 }

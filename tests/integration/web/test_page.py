@@ -74,6 +74,10 @@ def test_a_digit_drawn_with_the_mouse_is_answered_by_the_actor_and_the_master(fr
     table = browser.find_element(By.ID, "predictions").text
     assert "learner" in table and "downpour" in table
     assert browser.execute_script("return window.h3Page.roundTrips.length") >= 1
+    widths = browser.execute_script("return [...document.querySelectorAll('#predictions .bar')].map((b) => b.offsetWidth)")
+    assert widths and all(width > 0 for width in widths)  # drawn through the CSSOM: the policy refuses style attributes
+    refused = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    assert refused == []
 
 
 def _try(attempt):
