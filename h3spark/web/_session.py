@@ -44,9 +44,9 @@ class Session:
         self._wake = asyncio.Event()
         self._limited = False
         self._handlers = {"hello": (self.on_hello, None), "predict": (self.on_predict, "token"),
-                          "join": (self.on_join, "token"), "pull": (self.on_pull, "worker"),
+                          "join": (self.on_join, "master"), "pull": (self.on_pull, "worker"),
                           "progress": (self.on_progress, "worker"), "done": (self.on_done, "worker"),
-                          "set": (self.on_set, "token"), "reset": (self.on_reset, "token")}
+                          "set": (self.on_set, "master"), "reset": (self.on_reset, "master")}
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush())
@@ -132,12 +132,14 @@ class Session:
         await handler(message)
 
     def _require(self, needs: str | None, kind: str) -> None:
-        if needs is not None and not self.authenticated:
+        """``needs``: None (anyone), "token", "master" (the token and a master), "worker" (and to have joined)."""
+        if needs is None:
+            return
+        if not self.authenticated:
             raise FrameError("unauthorized", f"{kind!r} changes something, so it needs the token: open the URL the "
                                              "bridge printed (it ends with #token=...), or say hello with the token")
-        if needs in ("worker", "master") or kind in ("join", "set", "reset"):
-            if self.hub.master is None:
-                raise FrameError("no_master", "this bridge runs no Downpour master (add web.downpour to the config)")
+        if needs in ("master", "worker") and self.hub.master is None:
+            raise FrameError("no_master", "this bridge runs no Downpour master (add web.downpour to the config)")
         if needs == "worker" and self.worker is None:
             raise FrameError("not_joined", f"{kind!r} is for a worker: send {{\"type\": \"join\"}} first")
 

@@ -206,6 +206,18 @@ def test_messages_over_the_rate_are_refused_per_connection(tmp_path):
         app.stop()
 
 
+def test_a_bridge_without_a_master_says_so_to_a_worker(tmp_path):
+    app = WebApp(app_config(network="none", downpour=None), str(tmp_path), token=TOKEN)
+    app.serve()
+    try:
+        ws, welcome = hello(app, role="worker", token=TOKEN)
+        assert welcome["downpour"] is None and welcome["predictors"] == []
+        assert error_for(ws, {"type": "join"})["code"] == "no_master"
+        assert error_for(ws, {"type": "set", "settings": {"lr": 0.1}})["code"] == "no_master"
+    finally:
+        app.stop()
+
+
 # --- Downpour over the wire --------------------------------------------------------------------------
 
 def join(app, **settings):
