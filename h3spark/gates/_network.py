@@ -264,7 +264,8 @@ class GateNetwork:
             self.result.epochs.setdefault(sender, []).append(dict(meta))
             self.progress(epoch_line(sender, meta))
         elif op == "score":
-            self.result.scores.setdefault(sender, []).append(dict(meta))
+            at_s = None if self._clock.first_ns is None else (envelope.created_ns - self._clock.first_ns) / 1e9
+            self.result.scores.setdefault(sender, []).append({**meta, "at_s": at_s})
             self.progress(score_line(sender, meta))
         elif op == "finished":
             member.state = meta.get("state", "done")

@@ -32,8 +32,9 @@ def score_line(sentinel: str, meta: dict) -> str:
 
 @dataclass
 class GatesResult:
-    """How a run went. ``epochs``/``scores``: sentinel -> its status messages; ``gates``: gate -> its
-    final report (``delays``: delay in updates -> count); ``training_seconds``: from the first training
+    """How a run went. ``epochs``/``scores``: sentinel -> its status messages (a score's ``at_s``: when it
+    was taken, in seconds since the first training sentinel started); ``gates``: gate -> its final
+    report (``delays``: delay in updates -> count); ``training_seconds``: from the first training
     sentinel's start to the last one's end."""
 
     network: str

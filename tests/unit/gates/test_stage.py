@@ -139,3 +139,33 @@ def test_a_stage_holds_consecutive_layers_in_order():
 def test_percentiles_of_a_delay_distribution():
     assert percentile({0: 50, 3: 49, 9: 1}, 50) == 0 and percentile({0: 50, 3: 49, 9: 1}, 99) == 3
     assert percentile({0: 50, 3: 49, 9: 1}, 100) == 9 and percentile({}, 50) is None
+
+
+@pytest.mark.parametrize("compensation", ["none", "stash", "dcasgd"])
+def test_the_mxnet_stage_steps_as_the_torch_stage_with_batches_in_flight(compensation):
+    options = TrainOptions(optimizer="sgd", lr=0.5, momentum=0.5, dcasgd_lambda=2.0)
+    layers = ["conv1", "pool1", "flat", "hidden", "logits"]
+    (xa, ya), (xb, yb) = data(4, 36, 4, 1), data(4, 36, 4, 2)
+    stages = [build_stage(engine, SPEC, layers, seed=0, options=options, compensation=compensation)
+              for engine in ("mxnet", "torch")]
+    for stage in stages:
+        grads = [mean_cross_entropy(stage.forward(key, x), y)[1] for key, x, y in (("a", xa, ya), ("b", xb, yb))]
+        stage.backward("a", grads[0])
+        stage.backward("b", grads[1])  # one update late
+    mxnet, torch = (stage.get_weights() for stage in stages)
+    for name, value in torch.items():
+        np.testing.assert_allclose(mxnet[name], value, atol=1e-5, err_msg=name)
+    assert stages[0].delays == {0: 1, 1: 1} and stages[0].stashed_versions == 0
+
+
+def test_the_mxnet_stage_passes_the_input_gradient_back():
+    first = build_stage("mxnet", SPEC, ["conv1", "pool1"], seed=3, options=SGD)
+    last = build_stage("mxnet", SPEC, ["flat", "hidden", "logits"], seed=3, options=SGD)
+    x, y = data(8, 36, 4, 0)
+    whole = TorchModel(SPEC, seed=3, options=SGD)
+    logits = last.forward("b", first.forward("b", x))
+    np.testing.assert_allclose(logits, whole.logits(x), atol=1e-5)
+    assert first.backward("b", last.backward("b", mean_cross_entropy(logits, y)[1])) is None
+    whole.train_step(x, y)
+    for name, value in {**first.get_weights(), **last.get_weights()}.items():
+        np.testing.assert_allclose(value, whole.get_weights()[name], atol=1e-5, err_msg=name)
