@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import numpy as np
@@ -121,12 +122,12 @@ class ModelSpec:
             shape = output
         return rows
 
-    @property
+    @cached_property  # the spec is frozen; each training step asks (the labels' check)
     def classes(self) -> int:
         """The number of outputs (the last layer's width)."""
         return self.shapes()[-1][2][0]
 
-    @property
+    @cached_property
     def features(self) -> int:
         return int(np.prod(self.input_shape))
 

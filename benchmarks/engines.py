@@ -1,0 +1,240 @@
+"""Benchmark: the model contract's engines against the plain framework loops they wrap, for the
+CNN spec of conf/train_cnn_mxnet.yaml on the digits (1x8x8), batch 32, one math thread.
+
+    python benchmarks/engines.py [--quick]
+
+- MXNet: ``MXNetModel.train_step`` on numpy batches (as ``h3spark train``'s workers call it) vs a
+  plain Gluon loop of the same network (hybridized alike, the same weights, SGD with momentum,
+  the loss read every step as train_step returns it);
+- torch: ``TorchModel.train_tensors`` on tensors (as the DDP engine feeds it from TorchBatches)
+  vs a plain PyTorch loop of the same network and weights; on CPU, and on CUDA when there is one
+  (then with the data already on the GPU, batch 256).
+
+Throughput is the steady state: each arm warms up, then the arms take turns (rounds) timing the
+same number of steps, and each arm's best round counts. Every arm runs on one thread in this
+process, so besides samples per second of wall time each gets samples per second of the
+process's CPU time, which the other work on a shared machine does not change: the CPU ratios
+are ``ratio_mxnet_vs_plain`` and ``ratio_torch_vs_plain`` (the wall ones are ``*_wall``); the GPU
+ratio is by wall time. ``same_init_max_abs_diff``: the largest difference between the initial
+logits of MXNetModel and TorchModel built from the spec and seed 0.
+
+Prints a table; the last line is one JSON object with ``ratio_mxnet_vs_plain``,
+``ratio_torch_vs_plain`` (null only where torch is not installed), ``ratio_torch_vs_plain_gpu``
+(null without CUDA) and ``same_init_max_abs_diff`` (null unless both engines are installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS"):
+    os.environ.setdefault(_name, "1")  # as h3spark train's workers run; before mxnet or torch is imported
+os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from h3spark.train.engines.model import TrainOptions, build_model  # noqa: E402
+from h3spark.train.engines.spec import ModelSpec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_CONF = ROOT / "conf" / "train_cnn_mxnet.yaml"
+OPTIONS = TrainOptions(optimizer="sgd", lr=0.05, momentum=0.9)  # what both arms of a pair apply
+BATCH, GPU_BATCH = 32, 256
+WALL, CPU = 0, 1  # the clocks of a rate
+
+
+def cnn_spec() -> ModelSpec:
+    return ModelSpec.from_dict(yaml.safe_load(SPEC_CONF.read_text())["training"]["model"], where=str(SPEC_CONF))
+
+
+def digit_batches(batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    features = (digits.images[order] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    labels = digits.target[order].astype(np.int64)
+    return [(features[i:i + batch], labels[i:i + batch]) for i in range(0, len(labels) - batch + 1, batch)]
+
+
+def rate_of(step: Callable[[int], None], steps: int, batch: int, sync: Callable[[], None]) -> tuple[float, float]:
+    """Samples per second of wall time and per second of this process's CPU time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for index in range(steps):
+        step(index)
+    sync()
+    return steps * batch / (time.perf_counter() - wall), steps * batch / max(time.process_time() - cpu, 1e-9)
+
+
+def race(arms: dict[str, tuple[Callable[[int], None], Callable[[], None]]], steps: int, warmup: int, rounds: int,
+         batch: int) -> dict[str, tuple[float, float]]:
+    """Each arm's best (wall, CPU) samples/s over ``rounds`` turns of ``steps`` steps, after ``warmup`` steps each."""
+    for step, sync in arms.values():
+        rate_of(step, warmup, batch, sync)
+    best = {name: (0.0, 0.0) for name in arms}
+    for _ in range(rounds):
+        for name, (step, sync) in arms.items():
+            wall, cpu = rate_of(step, steps, batch, sync)
+            best[name] = (max(best[name][0], wall), max(best[name][1], cpu))
+    return best
+
+
+# The plain networks, written as a user would for conf/train_cnn_mxnet.yaml's spec, start from the
+# spec's initial weights (so every arm starts from the same model): the index of each spec layer's
+# block in each plain network.
+TORCH_BLOCKS = {"conv1": 0, "batchnorm0": 3, "hidden": 5, "logits": 8}
+GLUON_BLOCKS = {"conv1": 0, "batchnorm0": 2, "hidden": 4, "logits": 6}
+GLUON_BATCHNORM = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}
+
+
+def initial_weights(spec: ModelSpec) -> dict[str, np.ndarray]:
+    weights = spec.initial_weights(0)
+    if {spec.layer_of(name) for name in weights} != set(TORCH_BLOCKS):
+        raise SystemExit(f"{SPEC_CONF}'s spec changed (weights {sorted(weights)}); update the plain networks here to match.")
+    return weights
+
+
+# --- MXNet --------------------------------------------------------------------------------------
+
+def plain_gluon_cnn(mx, weights: dict[str, np.ndarray]):
+    nn = mx.gluon.nn
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(16, 3, padding=1, activation="relu", in_channels=1), nn.MaxPool2D(2), nn.BatchNorm(in_channels=16),
+            nn.Flatten(), nn.Dense(64, activation="relu", in_units=256), nn.Dropout(0.2), nn.Dense(10, in_units=64))
+    net.initialize(mx.init.Zero())
+    for name, value in weights.items():
+        layer, param = name.split(".")
+        block = net[GLUON_BLOCKS[layer]]
+        getattr(block, GLUON_BATCHNORM[param] if layer == "batchnorm0" else param).set_data(mx.nd.array(value))
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def mxnet_arms(spec: ModelSpec, batches) -> dict:
+    import mxnet as mx
+
+    model = build_model("mxnet", spec, seed=0, options=OPTIONS)
+    net = plain_gluon_cnn(mx, initial_weights(spec))
+    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": OPTIONS.lr, "momentum": OPTIONS.momentum})
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def plain(index: int) -> None:
+        features, labels = batches[index % len(batches)]
+        data, label = mx.nd.array(features), mx.nd.array(labels)
+        with mx.autograd.record():
+            loss = loss_fn(net(data), label).mean()
+        loss.backward()
+        trainer.step(1)
+        float(loss.asscalar())  # the loss each step, as train_step returns it
+
+    def engine(index: int) -> None:
+        model.train_step(*batches[index % len(batches)])
+
+    return {"MXNet engine (MXNetModel.train_step)": (engine, mx.nd.waitall), "plain Gluon loop": (plain, mx.nd.waitall)}
+
+
+# --- torch --------------------------------------------------------------------------------------
+
+def plain_torch_cnn(torch, weights: dict[str, np.ndarray], device: str):
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(16, momentum=0.1),
+                        nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10))
+    state = {f"{TORCH_BLOCKS[name.split('.')[0]]}.{name.split('.')[1]}": torch.from_numpy(value) for name, value in weights.items()}
+    net.load_state_dict(state, strict=False)  # num_batches_tracked is no spec weight
+    return net.to(device)
+
+
+def torch_arms(spec: ModelSpec, batches, device: str) -> dict:
+    import torch
+
+    from h3spark.train.engines.torch_model import TorchModel
+
+    model = TorchModel(spec, seed=0, options=OPTIONS, device=device)
+    net = plain_torch_cnn(torch, initial_weights(spec), device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=OPTIONS.lr, momentum=OPTIONS.momentum)
+    tensors = [(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for x, y in batches]
+
+    def plain(index: int) -> None:
+        features, labels = tensors[index % len(tensors)]
+        net.train()
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(features), labels).backward()
+        optimizer.step()
+
+    def engine(index: int) -> None:
+        model.train_tensors(*tensors[index % len(tensors)])
+
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    return {f"torch engine (TorchModel.train_tensors, {device})": (engine, sync), f"plain torch loop ({device})": (plain, sync)}
+
+
+def same_init_max_abs_diff(spec: ModelSpec, features: np.ndarray) -> float:
+    mxnet_logits = build_model("mxnet", spec, seed=0).logits(features)
+    torch_logits = build_model("torch", spec, seed=0).logits(features)
+    return float(np.abs(mxnet_logits - torch_logits).max())
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def ratio(rates: dict, engine: str, plain: str, clock: int) -> float | None:
+    """engine / plain samples/s by ``clock`` (0: wall, 1: CPU time), None when either arm did not run."""
+    if engine not in rates or plain not in rates:
+        return None
+    return round(rates[engine][clock] / rates[plain][clock], 3)
+
+
+PAIRS = {"mxnet": ("MXNet engine (MXNetModel.train_step)", "plain Gluon loop"),
+         "torch": ("torch engine (TorchModel.train_tensors, cpu)", "plain torch loop (cpu)"),
+         "torch_gpu": ("torch engine (TorchModel.train_tensors, cuda)", "plain torch loop (cuda)")}
+
+
+def measure(steps: int, warmup: int, rounds: int) -> tuple[dict[str, tuple[float, float]], float | None]:
+    """Every arm's (wall, CPU) samples/s that this environment can run, and same_init_max_abs_diff."""
+    spec, batches = cnn_spec(), digit_batches(BATCH)
+    has_mxnet, has_torch = (importlib.util.find_spec(name) is not None for name in ("mxnet", "torch"))
+    rates: dict[str, tuple[float, float]] = {}
+    if has_mxnet:
+        rates.update(race(mxnet_arms(spec, batches), steps, warmup, rounds, BATCH))
+    if has_torch:
+        import torch
+
+        torch.set_num_threads(1)
+        rates.update(race(torch_arms(spec, batches, "cpu"), steps, warmup, rounds, BATCH))
+        if torch.cuda.is_available():
+            rates.update(race(torch_arms(spec, digit_batches(GPU_BATCH), "cuda"), steps, warmup, rounds, GPU_BATCH))
+    return rates, (same_init_max_abs_diff(spec, batches[0][0]) if has_mxnet and has_torch else None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about a minute: fewer and shorter rounds")
+    steps, warmup, rounds = (300, 100, 3) if parser.parse_args().quick else (1500, 300, 5)
+    rates, diff = measure(steps, warmup, rounds)
+    load = os.getloadavg()[0]
+    print(f"engines: the CNN of {SPEC_CONF.relative_to(ROOT)} on the digits, batch {BATCH} (GPU {GPU_BATCH}), "
+          f"1 thread, {steps} steps x best of {rounds} rounds; {platform.node()}, {os.cpu_count()} cores, load {load:.1f}")
+    print(f"{'arm':46} {'samples/s':>12} {'per CPU s':>12}")
+    for name, (wall, cpu) in rates.items():
+        print(f"{name:46} {wall:12,.0f} {cpu:12,.0f}")
+    print(json.dumps({"ratio_mxnet_vs_plain": ratio(rates, *PAIRS["mxnet"], CPU),
+                      "ratio_torch_vs_plain": ratio(rates, *PAIRS["torch"], CPU),
+                      "ratio_torch_vs_plain_gpu": ratio(rates, *PAIRS["torch_gpu"], WALL),
+                      "same_init_max_abs_diff": diff,
+                      "ratio_mxnet_vs_plain_wall": ratio(rates, *PAIRS["mxnet"], WALL),
+                      "ratio_torch_vs_plain_wall": ratio(rates, *PAIRS["torch"], WALL),
+                      "samples_per_s": {name: round(wall, 1) for name, (wall, _) in rates.items()},
+                      "samples_per_cpu_s": {name: round(cpu, 1) for name, (_, cpu) in rates.items()},
+                      "batch_size": BATCH, "steps": steps, "rounds": rounds, "load_average": round(load, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
