@@ -20,6 +20,7 @@ import threading
 
 from h3spark.actors import KafkaTransport, MemoryBus, Transport
 from h3spark.actors._launchers import ProcessHandle, SparkHandle
+from h3spark.actors._launchers import ThreadHandle as ActorThreadHandle
 from h3spark.config import GatesConfig
 from h3spark.errors import ConfigError
 from h3spark.gates._gate import Gate
@@ -69,19 +70,13 @@ def run_role(settings: dict, transport: Transport | None = None, outcome: dict |
             transport.close()
 
 
-class ThreadHandle:
-    def __init__(self, thread: threading.Thread, outcome: dict):
-        self.thread, self.outcome = thread, outcome
-
-    def alive(self) -> bool:
-        return self.thread.is_alive()
-
-    def error(self) -> str | None:
-        return self.outcome.get("error")
+class ThreadHandle(ActorThreadHandle):
+    """A role on a thread: alive and error as an actor's; kill ends it at its next poll (a thread
+    cannot be killed), without draining."""
 
     def kill(self) -> None:
         role = self.outcome.get("role")
-        if role is not None:  # a thread cannot be killed: it ends at its next poll
+        if role is not None:
             role.aborted = True
 
 

@@ -18,7 +18,6 @@ from typing import Sequence
 
 import numpy as np
 
-from h3spark.errors import DataError
 from h3spark.train.engines.model import TrainOptions, learning_rate
 from h3spark.train.engines.mxnet_models import build_spec_net, import_mxnet
 from h3spark.train.engines.spec import ModelSpec
@@ -43,8 +42,6 @@ class MXNetStage(Stage):
         self._trainable = {name: param for name, param in self._params.items() if param.grad_req != "null"}
         optimizer = optimizer_from_options(self.options)
         self._optimizer, self._updater = optimizer, mx.optimizer.get_updater(optimizer)
-        self._stash: dict[int, dict[str, object]] = {}
-        self._stash_users: dict[int, int] = {}
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         return self.net(self._mx.nd.ndarray.array(batch)).asnumpy()
@@ -67,10 +64,6 @@ class MXNetStage(Stage):
     def _backward(self, kept, grad_output: np.ndarray, version: int, delay: int):
         mx = self._mx
         data, out = kept
-        if tuple(grad_output.shape) != tuple(out.shape):
-            self._release(version)
-            raise DataError(f"the gradient for stage {self.layers[0]}..{self.layers[-1]} has shape "
-                            f"{grad_output.shape}; its output's is {tuple(out.shape)}.")
         out.backward(mx.nd.ndarray.array(grad_output))
         if self.compensation == "dcasgd" and delay > 0:
             lamda, stashed = self.options.dcasgd_lambda, self._stash[version]
@@ -92,13 +85,10 @@ class MXNetStage(Stage):
 
     # --- the stash ---------------------------------------------------------------------------
 
-    def _hold_stash(self) -> dict:
-        if self.version not in self._stash:
-            copies = {name: param.data().copy() for name, param in self._trainable.items()}
-            self._mx.autograd.mark_variables(list(copies.values()), [param.grad() for param in self._trainable.values()])
-            self._stash[self.version] = copies
-        self._stash_users[self.version] = self._stash_users.get(self.version, 0) + 1
-        return self._stash[self.version]
+    def _copy_weights(self) -> dict:
+        copies = {name: param.data().copy() for name, param in self._trainable.items()}
+        self._mx.autograd.mark_variables(list(copies.values()), [param.grad() for param in self._trainable.values()])
+        return copies
 
     def _swap_in(self, arrays: dict) -> dict:
         """Put ``arrays`` in the parameters' place (Gluon keeps one array per context in ``_data``);
@@ -109,31 +99,14 @@ class MXNetStage(Stage):
             param._data[0] = arrays[name]
         return previous
 
-    def _release(self, version: int) -> None:
-        if version in self._stash_users:
-            self._stash_users[version] -= 1
-            if self._stash_users[version] == 0:
-                del self._stash_users[version], self._stash[version]
-
-    @property
-    def stashed_versions(self) -> int:
-        return len(self._stash)
-
     # --- weights -----------------------------------------------------------------------------
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {name: param.data().asnumpy().astype(np.float32, copy=True) for name, param in self._params.items()}
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        unknown = sorted(set(weights) - set(self._params))
-        if unknown:
-            raise DataError(f"weight {unknown[0]!r} is not in stage {self.layers[0]}..{self.layers[-1]}; "
-                            f"its weights are {sorted(self._params)}.")
+    def _set(self, weights: dict[str, np.ndarray]) -> None:
         for name, value in weights.items():
-            param = self._params[name]
-            if tuple(np.shape(value)) != tuple(param.shape):
-                raise DataError(f"weight {name!r} has shape {np.shape(value)}, but the stage's is {tuple(param.shape)}.")
-            param.set_data(self._mx.nd.ndarray.array(np.asarray(value, dtype=np.float32)))
+            self._params[name].set_data(self._mx.nd.ndarray.array(value))
 
 
 def set_threads(threads: int) -> None:

@@ -110,7 +110,9 @@ class Stage(ABC):
         self.compensation = compensation
         self.version = 0  # updates applied: the stage's weight version
         self.delays: Counter[int] = Counter()  # delay (updates) -> how many gradients arrived that late
-        self._pending: dict[Hashable, tuple[int, object]] = {}  # key -> (forward version, what the backward needs)
+        self._pending: dict[Hashable, tuple] = {}  # key -> (forward version, what the backward needs, output shape)
+        self._stash: dict[int, dict[str, object]] = {}  # version -> the engine's copies of the weights then
+        self._stash_users: dict[int, int] = {}  # version -> batches in flight that use its copies
 
     def initial_weights(self) -> dict[str, np.ndarray]:
         """This stage's share of ``spec.initial_weights(seed)``."""
@@ -137,7 +139,7 @@ class Stage(ABC):
             raise DataError(f"batch {key!r} is already in flight in stage {self.layers[0]}..{self.layers[-1]}; "
                             "give every batch its own key.")
         output, kept = self._forward(batch)
-        self._pending[key] = (self.version, kept)
+        self._pending[key] = (self.version, kept, output.shape)
         return output
 
     def backward(self, key: Hashable, grad_output: np.ndarray) -> np.ndarray | None:
@@ -146,9 +148,13 @@ class Stage(ABC):
         if key not in self._pending:
             raise DataError(f"batch {key!r} has no forward pass in flight in stage {self.layers[0]}..{self.layers[-1]} "
                             "(never sent, already applied, or forgotten).")
-        version, kept = self._pending.pop(key)
+        grad = np.asarray(grad_output, dtype=np.float32)
+        if grad.shape != self._pending[key][2]:
+            raise DataError(f"the gradient for batch {key!r} in stage {self.layers[0]}..{self.layers[-1]} has shape "
+                            f"{grad.shape}; the stage's output had {self._pending[key][2]}.")
+        version, kept, _ = self._pending.pop(key)
         delay = self.version - version
-        grad_input = self._backward(kept, np.asarray(grad_output, dtype=np.float32), version, delay)
+        grad_input = self._backward(kept, grad, version, delay)
         self.version += 1
         self.delays[delay] += 1
         return grad_input
@@ -179,16 +185,51 @@ class Stage(ABC):
         """Backpropagate, compensate as configured, update once; the input gradient (None when first)."""
 
     @abstractmethod
+    def _copy_weights(self) -> dict[str, object]:
+        """Copies of the trainable weights as they are now (the engine's arrays), for the stash."""
+
+    # --- the stash (stash and dcasgd) ----------------------------------------------------------
+
+    def _hold_stash(self) -> dict[str, object]:
+        """The copies of this version's weights (taken now if this is its first batch), held once more."""
+        if self.version not in self._stash:
+            self._stash[self.version] = self._copy_weights()
+        self._stash_users[self.version] = self._stash_users.get(self.version, 0) + 1
+        return self._stash[self.version]
+
     def _release(self, version: int) -> None:
-        """A batch of forward ``version`` left without a backward pass: release its stash."""
+        """A batch of forward ``version`` is done with its stash (applied or forgotten)."""
+        if version in self._stash_users:
+            self._stash_users[version] -= 1
+            if self._stash_users[version] == 0:
+                del self._stash_users[version], self._stash[version]
+
+    @property
+    def stashed_versions(self) -> int:
+        """Weight versions held in the stash now (at most one per batch in flight)."""
+        return len(self._stash)
 
     @abstractmethod
     def get_weights(self) -> dict[str, np.ndarray]:
         """The stage's weights (and running statistics) as float32 numpy, by ``LAYER.PARAM``."""
 
     @abstractmethod
+    def _set(self, weights: dict[str, np.ndarray]) -> None:
+        """Copy ``weights`` (checked: this stage's names, right shapes, float32) into the engine's."""
+
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        """Load the named weights of this stage."""
+        """Load the named weights of this stage; another stage's or a wrong shape is a DataError."""
+        shapes = {name: shape for name, shape in self.spec.param_shapes().items() if self.spec.layer_of(name) in self.layers}
+        checked = {}
+        for name, value in weights.items():
+            if name not in shapes:
+                raise DataError(f"weight {name!r} is not in stage {self.layers[0]}..{self.layers[-1]}; "
+                                f"its weights are {sorted(shapes)}.")
+            array = np.ascontiguousarray(value, dtype=np.float32)
+            if array.shape != shapes[name]:
+                raise DataError(f"weight {name!r} has shape {array.shape}, but the stage's is {shapes[name]}.")
+            checked[name] = array
+        self._set(checked)
 
 
 def limit_threads(engine: str, threads: int) -> None:

@@ -22,7 +22,6 @@ from typing import Sequence
 
 import numpy as np
 
-from h3spark.errors import DataError
 from h3spark.train.engines.model import TrainOptions, learning_rate
 from h3spark.train.engines.spec import ModelSpec
 from h3spark.train.engines.stage import Stage
@@ -50,8 +49,6 @@ class TorchStage(Stage):
         self._params = dict(self.network.named_parameters())
         self._storage = {param.untyped_storage().data_ptr(): name for name, param in self._params.items()}
         self.optimizer = _torch_net.make_optimizer(self.options, list(self._params.values()))
-        self._stash: dict[int, dict[str, object]] = {}  # version -> weight copies
-        self._stash_users: dict[int, int] = {}  # version -> batches in flight that use it
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -71,10 +68,6 @@ class TorchStage(Stage):
     def _backward(self, kept, grad_output: np.ndarray, version: int, delay: int):
         torch = self._torch
         data, out = kept
-        if tuple(grad_output.shape) != tuple(out.shape):
-            self._release(version)
-            raise DataError(f"the gradient for stage {self.layers[0]}..{self.layers[-1]} has shape "
-                            f"{grad_output.shape}; its output's is {tuple(out.shape)}.")
         self.optimizer.zero_grad(set_to_none=True)
         out.backward(torch.from_numpy(grad_output.copy()).to(self.device))
         if self.compensation == "dcasgd" and delay > 0:
@@ -98,20 +91,8 @@ class TorchStage(Stage):
             group["lr"] = learning_rate(self.options, self.version)
         self.optimizer.step()
 
-    # --- the stash ---------------------------------------------------------------------------
-
-    def _hold_stash(self) -> dict:
-        """The copies of this version's weights (taken now if this is its first batch), held once more."""
-        if self.version not in self._stash:
-            self._stash[self.version] = {name: param.detach().clone() for name, param in self._params.items()}
-        self._stash_users[self.version] = self._stash_users.get(self.version, 0) + 1
-        return self._stash[self.version]
-
-    def _release(self, version: int) -> None:
-        if version in self._stash_users:
-            self._stash_users[version] -= 1
-            if self._stash_users[version] == 0:
-                del self._stash_users[version], self._stash[version]
+    def _copy_weights(self) -> dict:
+        return {name: param.detach().clone() for name, param in self._params.items()}
 
     def _pack(self, tensor, stash: dict | None):
         """What the graph saves for ``tensor``: a weight's stashed copy (same view), else the tensor."""
@@ -122,29 +103,16 @@ class TorchStage(Stage):
             return tensor
         return stash[name].as_strided(tensor.size(), tensor.stride(), tensor.storage_offset())
 
-    @property
-    def stashed_versions(self) -> int:
-        """Weight versions held in the stash now (bounded by the batches in flight)."""
-        return len(self._stash)
-
     # --- weights -----------------------------------------------------------------------------
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {f"{name}": tensor.detach().cpu().numpy().astype(np.float32, copy=True)
+        return {name: tensor.detach().cpu().numpy().astype(np.float32, copy=True)
                 for name, tensor in self._state.items()}
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        torch = self._torch
-        unknown = sorted(set(weights) - set(self._state))
-        if unknown:
-            raise DataError(f"weight {unknown[0]!r} is not in stage {self.layers[0]}..{self.layers[-1]}; "
-                            f"its weights are {sorted(self._state)}.")
-        with torch.no_grad():
+    def _set(self, weights: dict[str, np.ndarray]) -> None:
+        with self._torch.no_grad():
             for name, value in weights.items():
-                if tuple(np.shape(value)) != tuple(self._state[name].shape):
-                    raise DataError(f"weight {name!r} has shape {np.shape(value)}, but the stage's is "
-                                    f"{tuple(self._state[name].shape)}.")
-                self._state[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+                self._state[name].copy_(self._torch.from_numpy(value))
 
 
 def set_threads(threads: int) -> None:
