@@ -7,7 +7,7 @@
 importScripts("mlp.js");
 
 const state = { phase: "idle", worker: null, shard: null, step: 0, epoch: 0, version: 0, masterVersion: 0, loss: null, samples: 0,
-  applied: 0, refused: 0, rows: 0, samplesPerS: 0, error: null, delays: [], lastReason: null };
+  applied: 0, refused: 0, rows: 0, samplesPerS: 0, waitedMs: 0, computeMs: 0, error: null, delays: [], lastReason: null };
 let ws = null, mlp = null, settings = null, features = 0, stopping = false;
 let rows = new Float64Array(0), labels = new Int32Array(0), count = 0;
 let pendingWeights = null, pulling = false, inflight = 0, waiters = [], newRows = null;
@@ -97,7 +97,9 @@ const run = { grad: null, steps: 0, rows: 0, started: 0 };
 
 async function push() {
   if (run.steps === 0) return;
+  const started = performance.now();
   while (inflight >= settings.max_in_flight) await new Promise((resolve) => waiters.push(resolve));
+  state.waitedMs += performance.now() - started;
   ws.send(H3MLP.encodeFrame(H3MLP.KINDS.gradients, run.grad, state.version, run.steps, run.rows));
   inflight += 1;
   run.grad.fill(0); run.steps = 0; run.rows = 0;
@@ -139,7 +141,9 @@ async function train() {
         x.set(rows.subarray(row * features, (row + 1) * features), r * features);
         y[r] = labels[row];
       }
+      const computing = performance.now();
       const loss = mlp.gradients(x, y, b, run.grad);
+      state.computeMs += performance.now() - computing;
       run.steps += 1; run.rows += b; state.step += 1; state.samples += b;
       lossEma = lossEma === null ? loss : 0.95 * lossEma + 0.05 * loss;
       if (run.steps >= settings.n_push) await push();

@@ -31,7 +31,8 @@
     const rows = [["worker", state.worker], ["shard", state.shard === null ? "own examples" : state.shard], ["rows", state.rows],
       ["epoch", state.epoch], ["step", state.step], ["weights version", state.version],
       ["loss", state.loss === null ? "" : state.loss.toFixed(4)], ["samples/s", Math.round(state.samplesPerS)],
-      ["pushes applied", state.applied], ["pushes refused", state.refused], ["last refusal", state.lastReason || ""]];
+      ["pushes applied", state.applied], ["pushes refused", state.refused], ["last refusal", state.lastReason || ""],
+      ["computing / waiting for acks (s)", (state.computeMs / 1000).toFixed(1) + " / " + (state.waitedMs / 1000).toFixed(1)]];
     $("state").querySelector("tbody").replaceChildren(...rows.map(([key, value]) =>
       el("tr", {}, [el("th", { text: key }), el("td", { text: value === undefined || value === null ? "" : String(value) })])));
   }
