@@ -110,7 +110,7 @@ def test_saved_sklearn_model_is_copied_to_best_model(tmp_path):
     import joblib
 
     assert joblib.load(tmp_path / "best_model" / "model.joblib").C == 2.0
-    with pytest.raises(ConfigError, match="save_model saves scikit-learn estimators, Gluon blocks and torch modules. Got object"):
+    with pytest.raises(ConfigError, match="save_model saves h3spark models, scikit-learn estimators, Gluon blocks and torch modules. Got object"):
         from h3spark.tune._models import save_model
 
         save_model(object(), str(tmp_path / "m"))
