@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from h3spark.actors import Envelope, Transport
+from h3spark.actors._source import DEAD_LETTER_SUFFIX
 from h3spark.config import H3SparkConfig
 from h3spark.errors import ConfigError, UsageError
 from h3spark.gates import _messages as messages
@@ -118,6 +119,7 @@ class GateNetwork:
         self._started = time.monotonic()
         if self.transport is None:
             self.transport = make_transport(transport_settings(self.plan.config))
+        self.transport.ensure_topics(self._topics())
         self._status = self.transport.subscribe([self.topics.status], self.topics.group(messages.DRIVER), self._on_status)
         self._launcher = self._make_launcher()
         for gate in self.plan.gates:
@@ -174,6 +176,14 @@ class GateNetwork:
 
     # --- internals ---------------------------------------------------------------------------
 
+    def _topics(self) -> list[str]:
+        """Every topic of the run, with its dead-letter topic. Created before any role subscribes: a
+        Kafka consumer that joins its group before a new topic's metadata reached it can be left
+        without the topic's partitions (kafka-python waits for a metadata refresh, minutes later)."""
+        roles = [gate.name for gate in self.plan.gates] + list(self.plan.config.sentinels)
+        topics = [self.topics.inbox(role) for role in roles] + [self.topics.status]
+        return topics + [topic + DEAD_LETTER_SUFFIX for topic in topics]
+
     def _make_launcher(self):
         if self.placement == "threads":
             return ThreadLauncher(self.transport)
@@ -205,8 +215,9 @@ class GateNetwork:
                     self._launch(name, "sentinel")
             self.phase = "training"
         elif self.phase == "training" and all(m.state in finished for m in self._sentinels("train")):
+            trained = sum(self.batches_done.values())  # the validation passes still due are counted from it
             for member in self._sentinels("validation"):
-                self._command(member.name, "stop")
+                self._command(member.name, "stop", batches=trained)
             for member in self._sentinels("test"):
                 self._command(member.name, "start")
             self.phase = "scoring"

@@ -6,7 +6,7 @@
   batch leaves when the first gate reports its backward pass done), so the gates keep at most that
   many batches' activations and weight copies for it. Each epoch ends with a status line.
 - :class:`ValidationSentinel` scores the validation rows (inference only) every ``every_s`` seconds,
-  or each time the training sentinels together completed ``every_batches`` more batches.
+  or once for each ``every_batches`` batches the training sentinels together completed.
 - :class:`TestSentinel` scores the test rows once, when the network tells it to (after training).
 
 Scores are stamped with the weight versions each gate had when the batches passed (``versions``:
@@ -104,6 +104,7 @@ class Sentinel:
         elif envelope.kind == "control" and op == "stop":
             self.stopping = True
             self.state = "removed" if self.kind == "train" else "stopped"
+            self._on_stop(envelope.meta)
         elif envelope.kind == "control":
             self._on_control(envelope)
 
@@ -136,6 +137,9 @@ class Sentinel:
 
     def _on_control(self, envelope: Envelope) -> None:
         """Other commands and status messages (the validation sentinel follows progress)."""
+
+    def _on_stop(self, meta) -> None:
+        """What the ``stop`` command says besides stopping (the validation sentinel: the batches trained)."""
 
 
 def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
@@ -228,7 +232,8 @@ class _ScoringSentinel(Sentinel):
         return self._tally is not None
 
     def step(self) -> None:
-        while not self.stopping and self._queue and len(self.in_flight) < self.max_in_flight:
+        """Send the pass's next batches; a pass once started is finished, even after ``stop``."""
+        while self._queue and len(self.in_flight) < self.max_in_flight:
             self._send(self._queue.pop(0), "eval", self._tally)
 
     def _on_result(self, envelope: Envelope) -> None:
@@ -250,7 +255,12 @@ class _ScoringSentinel(Sentinel):
 
 
 class ValidationSentinel(_ScoringSentinel):
-    """Scores the validation rows every ``every_s`` seconds or ``every_batches`` training batches."""
+    """Scores the validation rows every ``every_s`` seconds, or once for each ``every_batches`` training
+    batches (all training sentinels together, as their progress on the status topic says). With
+    ``every_batches`` the passes follow the count, not the clock: a pass that falls due while another
+    runs starts after it, and the ``stop`` sent when training ends says how many batches were trained
+    in all, so the passes still due then run (on the final weights) before the sentinel ends:
+    ``batches // every_batches`` passes in all. With ``every_s``, ``stop`` ends it after its pass."""
 
     kind = "validation"
     follows_status = True
@@ -258,32 +268,35 @@ class ValidationSentinel(_ScoringSentinel):
     def __init__(self, name: str, plan: GatePlan, transport: Transport, topics: Topics, split: Split):
         super().__init__(name, plan, transport, topics, split)
         self._progress: dict[str, int] = {}
+        self._trained: int | None = None  # training batches in all, as the stop command said
         self._due_at = time.monotonic() + (self.config.every_s or 0.0)
-        self._due_batches = self.config.every_batches
+        self.passes_started = 0
 
     def step(self) -> None:
-        if not self.scoring and not self.stopping and self._due():
+        if not self.scoring and self._due():
+            self.passes_started += 1
             self.start_pass()
         super().step()
 
     def _due(self) -> bool:
         if self.config.every_s is not None:
-            if time.monotonic() < self._due_at:
+            if self.stopping or time.monotonic() < self._due_at:
                 return False
             self._due_at = time.monotonic() + self.config.every_s
             return True
-        total = sum(self._progress.values())
-        if total < self._due_batches:
-            return False
-        self._due_batches = (total // self.config.every_batches + 1) * self.config.every_batches
-        return True
+        total = max(sum(self._progress.values()), self._trained or 0)
+        return self.passes_started < total // self.config.every_batches
 
     def _on_control(self, envelope: Envelope) -> None:
         if envelope.meta.get("op") == "progress" and isinstance(envelope.meta.get("batches"), int):
             self._progress[envelope.sender] = envelope.meta["batches"]
 
+    def _on_stop(self, meta) -> None:
+        if isinstance(meta.get("batches"), int):
+            self._trained = meta["batches"]
+
     def finished(self) -> bool:
-        return self.stopping
+        return self.stopping and not self.scoring and not self._due()
 
 
 class TestSentinel(_ScoringSentinel):
@@ -297,7 +310,7 @@ class TestSentinel(_ScoringSentinel):
             self.start_pass()
 
     def finished(self) -> bool:
-        return self.stopping or (bool(self.scores) and not self.in_flight)
+        return (self.stopping and not self.scoring) or (bool(self.scores) and not self.in_flight)
 
 
 SENTINELS = {"train": TrainingSentinel, "validation": ValidationSentinel, "test": TestSentinel}

@@ -27,7 +27,7 @@ def test_the_showcase_runs_with_its_gates_in_separate_processes_over_kafka(kafka
     test = re.search(r"^test test 1 loss \S+ acc (\S+) 120 rows .* versions g1 36 g2 36 g3 36$", out, re.M)
     assert test and float(test.group(1)) > 0.3, out  # 10 classes: chance is 0.1
     assert "placement         processes, compensation stash" in out
-    delays = re.search(r"gate g1 +36 updates, delay p50 (\d+)", out)
-    assert delays and int(delays.group(1)) >= 1, out  # the first gate's gradients come back late: a full pipeline
+    delays = re.search(r"gate g1 +36 updates, delay p50 \d+ p99 \d+, max (\d+)", out)
+    assert delays and int(delays.group(1)) >= 1, out  # the first batches in flight come back to g1 late
     for role in ("g1", "g2", "g3", "train-1", "train-2", "val", "test"):
         assert list(tmp_path.glob(f"gates/*/{role}/role.log")), f"no process ran {role}"
