@@ -13,8 +13,8 @@ and the validation sentinel's cost to the learner's throughput; also the transfe
   stream published beforehand: alone (no parameters published), publishing at the conf's interval to a sentinel
   in a process of its own that scores each version on the 539 held-out rows, and publishing every 10 steps (a
   denser sentinel, for scale); arms rotate, fresh topics each run. Throughput: rows trained between the first
-  and the last step over that time (the group's join before the first step left out); medians count.
-  sentinel_cost = 1 - with / without. A sentinel scores 539 rows a version, about what 10 steps of 32 rows cost
+  and the last step over that time (the group's join before the first step left out). sentinel_cost is the
+  median over repeats of 1 - with / without, the two from the same repeat. A sentinel scores 539 rows a version, about what 10 steps of 32 rows cost
   the learner, so on a machine without a spare core the interval decides the cost.
 """
 
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SEEDS = (7, 1, 2)
 EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)
-FULL = {"seeds": SEEDS, "teacher_epochs": 20, "few_epochs": 750, "learner_epochs": 20, "repeats": 5}
+FULL = {"seeds": SEEDS, "teacher_epochs": 20, "few_epochs": 750, "learner_epochs": 10, "repeats": 3}
 QUICK = {"seeds": (7,), "teacher_epochs": 10, "few_epochs": 250, "learner_epochs": 8, "repeats": 2}
 VALIDATION_ROWS = 539
 WAIT_S = 300.0
@@ -191,11 +191,20 @@ def sentinel_figures(quick: bool = False, bootstrap: str = "127.0.0.1:9092") -> 
         order = list(arms)[repeat % 3:] + list(arms)[:repeat % 3]
         for arm in order:
             runs[arm].append(_one_arm(bootstrap, arms[arm], sizes["learner_epochs"]))
+            print(f"sentinel arm {arm}, run {repeat + 1}: learner {runs[arm][-1]['rows_per_s']:,.0f} rows/s",
+                  file=sys.stderr, flush=True)
     median = {arm: statistics.median(run["rows_per_s"] for run in found) for arm, found in runs.items()}
     every = _conf("actors_sentinel.yaml").actors.actors["learner"].publish_parameters.every_steps
-    return {"sentinel_cost": round(1.0 - median["with"] / median["without"], 3), "sentinel_every_steps": every,
-            "sentinel_cost_every_10": round(1.0 - median["with_every_10"] / median["without"], 3),
+    return {"sentinel_cost": _paired_cost(runs, "with"), "sentinel_every_steps": every,
+            "sentinel_cost_every_10": _paired_cost(runs, "with_every_10"),
             "learner_rows_per_s": {arm: round(value) for arm, value in median.items()}, "sentinel_runs": runs}
+
+
+def _paired_cost(runs: dict[str, list[dict]], arm: str) -> float:
+    """The median over repeats of 1 - with / without, each from runs next to each other (the machine's load
+    drifts between repeats more than within one)."""
+    pairs = zip(runs[arm], runs["without"])
+    return round(statistics.median(1.0 - run["rows_per_s"] / alone["rows_per_s"] for run, alone in pairs), 3)
 
 
 def print_sentinel(figures: dict) -> None:
