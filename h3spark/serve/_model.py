@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from h3spark.errors import DataError, missing_dependency
-from h3spark.storage import filesystem_for, join_uri, resolve_uri, split_name
+from h3spark.storage import filesystem_for, is_published, join_uri, resolve_published, resolve_uri, split_name
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,23 @@ def find_model(uri: str, workdir: str | None = None, engine: str | None = None) 
     if joblib_uri is not None:
         _check_pickle_origin(joblib_uri, fs)
         return ModelFile(joblib_uri, "sklearn", fs.read_bytes(joblib_uri))
-    found = find_model_file(resolved)
+    found = _checkpoint_model(resolved, fs) or find_model_file(resolved)
     return ModelFile(found, "contract", filesystem_for(found).read_bytes(found), engine)
+
+
+def _checkpoint_model(uri: str, fs) -> str | None:
+    """The model file of a training checkpoint (a published folder: ``step-N/_versions/V/``) at ``uri``, or of
+    the newest checkpoint when ``uri`` is a run's checkpoint root; None when ``uri`` is neither."""
+    from h3spark.train import latest_checkpoint
+    from h3spark.train._model import MODEL_FILE
+
+    if not fs.isdir(uri):
+        return None
+    checkpoint = uri if is_published(uri, fs) else latest_checkpoint(uri)
+    if checkpoint is None:
+        return None
+    found = join_uri(resolve_published(checkpoint, fs), MODEL_FILE)
+    return found if fs.exists(found) else None
 
 
 def _joblib_file(uri: str, fs) -> str | None:

@@ -267,7 +267,7 @@ def _to_table(run: _Run, section: PredictConfig, workdir) -> tuple[str, str | No
     sink = section.output.jdbc
     quarantine_uri = resolve_uri(section.output.quarantine_uri, workdir) if section.output.quarantine_uri else None
     with ExitStack() as stack:
-        staging = stack.enter_context(_staging(resolve_uri(f".h3spark-predict-{uuid.uuid4().hex[:12]}", workdir)))
+        staging = stack.enter_context(_staging(resolve_uri(f"predict-staging-{uuid.uuid4().hex[:12]}", workdir)))
         quarantine_tmp = stack.enter_context(publishing(quarantine_uri, overwrite=section.output.overwrite)) \
             if quarantine_uri else None
         tasks = run.tasks(staging, quarantine_tmp)

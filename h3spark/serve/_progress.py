@@ -3,45 +3,54 @@
     >>> rows = watched(spark, "predict", "h3spark predict digits", lambda: frame.collect(),
     ...                lambda done, total: print(f"{done} of {total} tasks done"))
 
-Ctrl-C cancels the group's jobs (Spark kills their running tasks) before it propagates.
+The action runs in the calling thread (pyspark's Ctrl-C handler cancels its jobs there, and the
+thread keeps its JVM thread, with the jars ``ADD JAR`` put on that thread's class loader); a
+daemon thread polls Spark's status tracker for the group's tasks.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from typing import Any, Callable
-
-from h3spark.spark import JobGroup
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0
+_GROUP_PROPERTY = "spark.jobGroup.id"
 Progress = Callable[[int, int], None]
 
 
 def watched(spark, kind: str, description: str, action: Callable[[], Any], progress: Progress | None = None) -> Any:
-    """``action()``'s result; ``progress(done, total)`` is called whenever the count of finished tasks changes.
-    The action's own error is raised here (translate it with ``spark_errors`` around this call)."""
+    """``action()``'s result; ``progress(done, total)`` is called (from another thread) whenever the count of
+    finished tasks changes, and at the end. The action's own error is raised here (translate it with
+    ``spark_errors``)."""
     sc = spark.sparkContext
-    job = JobGroup(sc, kind, description)
-    job.start(action)
-    last = (0, 0)
+    group = f"h3spark-{kind}-{uuid.uuid4().hex[:12]}"
+    sc.setJobGroup(group, description, interruptOnCancel=True)
+    stop = threading.Event()
+    reporter = threading.Thread(target=_report, args=(sc, group, description, progress, stop), daemon=True,
+                                name=f"{group}-progress")
+    reporter.start()
     try:
-        while not job.finished():
-            job.join(POLL_S)
-            counts = task_counts(sc, job.id)
-            if counts != last and counts[1]:
-                last = counts
-                logger.info("%s: %d of %d tasks done", description, *counts)
-                if progress is not None:
-                    progress(*counts)
-    except KeyboardInterrupt:
-        job.cancel()
-        job.join(30.0)
-        raise
-    if job.error is not None:
-        raise job.error
-    return job.result
+        return action()
+    finally:
+        stop.set()
+        reporter.join(10.0)
+        sc.setLocalProperty(_GROUP_PROPERTY, None)
+
+
+def _report(sc, group: str, description: str, progress: Progress | None, stop: threading.Event) -> None:
+    last, finished = (0, 0), False
+    while not finished:
+        finished = stop.wait(POLL_S)  # one last look after the action returned: the final count is always reported
+        counts = task_counts(sc, group)
+        if counts != last and counts[1]:
+            last = counts
+            logger.info("%s: %d of %d tasks done", description, *counts)
+            if progress is not None:
+                progress(*counts)
 
 
 def task_counts(sc, group: str) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,13 +22,21 @@ def test_a_contract_file_loads_with_its_shape_classes_and_version(served, numpy_
     assert served.shapes() == "[-1, 1, 8, 8] or [-1, 64]"
 
 
-def test_a_folder_holding_the_file_or_a_checkpoint_root_finds_it(model_path, tmp_path):
-    root = tmp_path / "checkpoints" / "digits" / "run-1" / "step-10"
-    root.mkdir(parents=True)
-    shutil.copy(model_path, root / "model.safetensors")
-    (root / "_SUCCESS").write_text("{}")
-    assert find_model(str(root)).uri.endswith("step-10/model.safetensors")
-    assert find_model("checkpoints/digits/run-1/step-10", workdir=str(tmp_path)).kind == "contract"
+def test_a_folder_holding_the_file_or_a_training_runs_checkpoints_find_it(model_path, tmp_path):
+    from h3spark.storage import publishing
+
+    (tmp_path / "saved").mkdir()
+    shutil.copy(model_path, tmp_path / "saved" / "model.safetensors")
+    assert find_model(str(tmp_path / "saved")).uri.endswith("saved/model.safetensors")
+    root = tmp_path / "checkpoints" / "digits"
+    for step in (10, 20):  # checkpoints as h3spark train publishes them: run-R/step-N/_versions/V/
+        with publishing(f"file://{root}/run-0001/step-{step:08d}") as folder:
+            Path(folder[len("file://"):]).mkdir()
+            shutil.copy(model_path, folder[len("file://"):] + "/model.safetensors")
+    newest = find_model("checkpoints/digits", workdir=str(tmp_path))
+    assert newest.kind == "contract" and "/run-0001/step-00000020/_versions/" in newest.uri
+    assert "/step-00000010/" in find_model(str(root / "run-0001" / "step-00000010")).uri
+    assert newest.load().version == 42
 
 
 def test_nothing_there_or_no_model_is_a_data_error_naming_the_place(tmp_path):
