@@ -28,6 +28,7 @@ import statistics
 import struct
 import sys
 import time
+import traceback
 import uuid
 
 import numpy as np
@@ -248,15 +249,25 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def showcases(quick: bool, bootstrap: str) -> tuple[dict, str]:
-    """The showcases' figures from benchmarks/_actors_showcases.py, or None each with a note why not."""
+    """The showcases' figures from benchmarks/_actors_showcases.py; None, with a note, for each not there or
+    failed (its traceback on stderr), so that the transport's figures above are still reported."""
     try:
         module = importlib.import_module("_actors_showcases")
     except ModuleNotFoundError as error:
         if error.name != "_actors_showcases":
             raise
         return dict.fromkeys(SHOWCASES), "benchmarks/_actors_showcases.py is not there"
-    return {"distill_gap_recovered": module.distill_gap_recovered(quick=quick),
-            "sentinel_cost": module.sentinel_cost(quick=quick, bootstrap=bootstrap)}, ""
+    calls = {"distill_gap_recovered": lambda: module.distill_gap_recovered(quick=quick),
+             "sentinel_cost": lambda: module.sentinel_cost(quick=quick, bootstrap=bootstrap)}
+    figures, notes = {}, []
+    for name, call in calls.items():
+        try:
+            figures[name] = call()
+        except Exception as error:  # noqa: BLE001 - reported in the table and on stderr, the figure left null
+            traceback.print_exc()
+            figures[name] = None
+            notes.append(f"{name} failed: {type(error).__name__}: {error}"[:300])
+    return figures, "; ".join(notes)
 
 
 def check_broker(bootstrap: str) -> None:
