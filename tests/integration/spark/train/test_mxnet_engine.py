@@ -83,6 +83,26 @@ def test_dist_async_with_dcasgd_momentum_on_the_servers(spark, blobs, workdir):
     assert meta["optimizer_state"] is False  # server-side slots cannot be saved; documented
 
 
+def test_kvstore_local_with_adam_warmup_cosine_clipping_resumes_to_the_same_weights(blobs, workdir):
+    """One worker on kvstore local, without Spark: the training options reach MXNetModel, and a
+    resume puts Adam's slots and update counts back (its bias correction depends on them)."""
+    options = {"kvstore": "local", "workers": 1, "launcher": "local", "optimizer": "adam", "lr": 0.01, "warmup_steps": 5,
+               "schedule": "cosine", "total_steps": 64, "min_lr": 0.001, "weight_decay": 1e-4, "clip_norm": 1.0}
+    _, (straight,) = train_from_config(config_for(blobs, "local", **options), workdir, echo=False)
+    assert straight["steps"] == 2 * 2048 // 64 and straight["val_accuracy"] > 0.9
+    meta = read_meta(straight["checkpoint"])
+    assert (meta["engine"], meta["kvstore"], meta["optimizer_state"]) == ("mxnet", "local", True)
+    assert meta["optimizer"]["counters"]["num_update"] == 64 and meta["optimizer"]["slots"]  # mean and variance
+    broken = config_for(blobs, "local_broken", **options)
+    with pytest.raises(JobFailedError, match="failing on purpose at step 21"):
+        train_from_config(broken, workdir, echo=False, env={FAIL_AT_STEP_ENV: "21"})
+    _, (resumed,) = train_from_config(broken, workdir, resume=True, echo=False)
+    assert resumed["samples"] == (64 - 16) * 64
+    expected, got = final_weights(straight["checkpoint"]), final_weights(resumed["checkpoint"])
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
 def test_example_conf_runs_then_resumes_from_its_last_checkpoint(spark, workdir, capsys):
     conf = str(ROOT / "conf" / "train_mxnet_example.yaml")
     assert load_config(conf).training.engine == "mxnet"
