@@ -240,8 +240,9 @@ def main(argv=None) -> int:
     rows = args.rows or (200_000 if args.quick else 1_000_000)
     count = args.requests or (300 if args.quick else 2000)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        for part in ("batch", "serve"):
+            (Path(tmp) / part).mkdir()
         batch = batch_inference(rows, Path(tmp) / "batch")
-        (Path(tmp) / "serve").mkdir()
         served = serving(count, Path(tmp) / "serve")
     checks = expectations_cost(args.quick)
     one = served[1]

@@ -4,6 +4,7 @@ Kafka request and reply topics with ``--kafka``."""
 from __future__ import annotations
 
 import re
+import signal
 
 from h3spark.errors import UsageError
 
@@ -41,6 +42,7 @@ def _serve(args) -> int:
                          "digits, '_', '.' and '-' (it goes into URLs and topic names).")
     where = f"model {name} ({model.engine}, version {model.version}, input {model.shapes()}, " \
             f"{len(model.classes)} classes) from {model_file.uri}"
+    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop ends it as Ctrl-C does: cleanly, exit 0
     if args.kafka:
         return _serve_kafka(args, model, name, where)
     return _serve_http(args, model, name, where)
@@ -80,6 +82,10 @@ def _serve_kafka(args, model, name: str, where: str) -> int:
     finally:
         transport.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def model_name(path: str) -> str:

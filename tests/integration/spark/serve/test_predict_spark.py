@@ -128,3 +128,15 @@ def test_a_model_that_does_not_fit_the_pipeline_fails_before_spark_runs(trained,
     other = build_model("numpy", mlp_spec([10], [4], 3)).save(str(workdir / "other.safetensors"))
     with pytest.raises(DataError, match=r"makes 'features' vectors of 64 values, but the model takes rows of shape \[10\]"):
         predict(_config(trained, "datasets/x", model=other), workdir=str(workdir), spark=object())
+
+
+def test_the_command_with_flags_shows_progress_and_a_summary(spark, trained, workdir, capsys):
+    from h3spark.cli import main
+
+    code = main(["predict", "--model", trained["model"], "--pipeline", trained["pipeline"], "--input",
+                 trained["input"], "--output", "datasets/cli", "--keep", "id", "--workdir", str(workdir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "h3spark predict predict: done" in out and "rows predicted    1797" in out and "accuracy" in out
+    assert "tasks done" in err
+    assert _predictions(f"file://{workdir}/datasets/cli").num_rows == 1797
