@@ -21,6 +21,7 @@ own optimizer), the sentinels that feed them, and where they run.
         test: {kind: test}
       transport: memory                    # memory (one process) | kafka
       placement: auto                      # threads | processes | spark (auto: threads on memory, else processes)
+      sentinel_placement: same             # same (as the gates) | threads (of the network's process)
 
 The cut is checked against the spec when the network is built (h3spark.gates), since layer
 names come from parsing the spec.
@@ -132,6 +133,9 @@ class GatesConfig(StrictModel):
     bootstrap_servers: str | None = None
     max_record_bytes: int = Field(default=1_000_000, ge=8192)
     placement: Literal["auto", "threads", "processes", "spark"] = "auto"
+    sentinel_placement: Literal["same", "threads"] = Field(
+        default="same", description="same: as the gates; threads: threads of the network's own process (light, "
+        "and on Spark only the gates need task slots)")
     threads: int = Field(default=1, ge=0, description="math threads per gate process (torch); 0: the engine's default")
     dir: str = Field(default="gates", description="each process's settings and log, under the workdir")
 

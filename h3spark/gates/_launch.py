@@ -81,11 +81,12 @@ class ThreadHandle(ActorThreadHandle):
 
 
 class ThreadLauncher:
-    """Roles as threads of this process, sharing its transport."""
+    """Roles as threads of this process, sharing ``transport`` (the in-process bus), or each with a
+    transport of its own from its settings when it is None (Kafka clients are not shared by threads)."""
 
     kind = "threads"
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport | None):
         self.transport = transport
 
     def start(self, settings: dict) -> ThreadHandle:

@@ -122,6 +122,9 @@ class GateNetwork:
         self.transport.ensure_topics(self._topics())
         self._status = self.transport.subscribe([self.topics.status], self.topics.group(messages.DRIVER), self._on_status)
         self._launcher = self._make_launcher()
+        self._sentinel_launcher = self._launcher
+        if self.plan.config.sentinel_placement == "threads" and self.placement != "threads":
+            self._sentinel_launcher = ThreadLauncher(None)
         for gate in self.plan.gates:
             self._launch(gate.name, "gate")
         self.phase = "starting"
@@ -185,8 +188,8 @@ class GateNetwork:
         return topics + [topic + DEAD_LETTER_SUFFIX for topic in topics]
 
     def _make_launcher(self):
-        if self.placement == "threads":
-            return ThreadLauncher(self.transport)
+        if self.placement == "threads":  # the in-process bus is shared; a Kafka client is not: each role has its own
+            return ThreadLauncher(self.transport if self.plan.config.transport == "memory" else None)
         if self.placement == "processes":
             return ProcessLauncher(join_uri(self.home, self.run_id))
         if self.spark is None:
@@ -198,7 +201,8 @@ class GateNetwork:
         settings = {"role": role, "name": name, "network": self.plan.network, "run_id": self.run_id,
                     "gates": self.plan.config.model_dump(mode="json"), "threads": self.plan.config.threads,
                     "transport": transport_settings(self.plan.config)}
-        self.members[name] = Member(name, role, kind, self._launcher.start(settings))
+        launcher = self._launcher if role == "gate" else self._sentinel_launcher
+        self.members[name] = Member(name, role, kind, launcher.start(settings))
 
     def _command(self, name: str, op: str, **meta) -> None:
         self.transport.publish(self.topics.inbox(name), messages.command(op, **meta))
