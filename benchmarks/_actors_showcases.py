@@ -141,8 +141,9 @@ def _start_sentinel(transport, config, workdir: str, network: str):
     return sentinel
 
 
-def _timed_run(actor) -> tuple[float, int]:
-    """Run ``actor`` to its end; rows per second between its first and last step, and its steps."""
+def _timed_run(actor, limit_s: float = 2 * WAIT_S) -> tuple[float, int]:
+    """Run ``actor`` to its end (as Actor.run, within ``limit_s``: under heavy load a kafka-python consumer was
+    seen never to join its group); rows per second between its first and last step, and its steps."""
     marks: list[tuple[float, int]] = []
     after_step = actor.after_step
 
@@ -151,7 +152,15 @@ def _timed_run(actor) -> tuple[float, int]:
         marks.append((time.perf_counter(), actor.stats.rows_trained))
 
     actor.after_step = timed_after_step
-    actor.run()
+    deadline = time.monotonic() + limit_s
+    actor.open()
+    try:
+        while not actor.stopping:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the learner did not finish within {limit_s:.0f} s: {actor.status()}")
+            actor.poll()
+    finally:
+        actor.close()
     (first_s, first_rows), (last_s, last_rows) = marks[0], marks[-1]
     return (last_rows - first_rows) / (last_s - first_s), len(marks)
 
