@@ -211,7 +211,7 @@ def serving(requests_per_batch: int, folder: Path) -> dict:
 def expectations_cost(quick: bool) -> dict:
     """benchmarks/expectations.py's figures (its last line), run in its own process."""
     command = [sys.executable, str(ROOT / "benchmarks" / "expectations.py")]
-    command += ["--quick", "--rows", "100000", "--repeats", "1"] if quick else []
+    command += ["--quick"] if quick else []
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=3600)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
