@@ -24,8 +24,8 @@ Progress = Callable[[int, int], None]
 
 def watched(spark, kind: str, description: str, action: Callable[[], Any], progress: Progress | None = None) -> Any:
     """``action()``'s result; ``progress(done, total)`` is called (from another thread) whenever the count of
-    finished tasks changes, and at the end. The action's own error is raised here (translate it with
-    ``spark_errors``)."""
+    finished tasks changes, and with (all, all) when the action returned. The action's own error is raised here
+    (translate it with ``spark_errors``)."""
     sc = spark.sparkContext
     group = f"h3spark-{kind}-{uuid.uuid4().hex[:12]}"
     sc.setJobGroup(group, description, interruptOnCancel=True)
@@ -34,23 +34,30 @@ def watched(spark, kind: str, description: str, action: Callable[[], Any], progr
                                 name=f"{group}-progress")
     reporter.start()
     try:
-        return action()
+        result = action()
     finally:
         stop.set()
         reporter.join(10.0)
         sc.setLocalProperty(_GROUP_PROPERTY, None)
+    total = task_counts(sc, group)[1]  # the action returned: its tasks are done (Spark's counts may lag behind)
+    if total:
+        _tell(description, progress, total, total)
+    return result
 
 
 def _report(sc, group: str, description: str, progress: Progress | None, stop: threading.Event) -> None:
-    last, finished = (0, 0), False
-    while not finished:
-        finished = stop.wait(POLL_S)  # one last look after the action returned: the final count is always reported
+    last = (0, 0)
+    while not stop.wait(POLL_S):
         counts = task_counts(sc, group)
         if counts != last and counts[1]:
             last = counts
-            logger.info("%s: %d of %d tasks done", description, *counts)
-            if progress is not None:
-                progress(*counts)
+            _tell(description, progress, *counts)
+
+
+def _tell(description: str, progress: Progress | None, done: int, total: int) -> None:
+    logger.info("%s: %d of %d tasks done", description, done, total)
+    if progress is not None:
+        progress(done, total)
 
 
 def task_counts(sc, group: str) -> tuple[int, int]:
