@@ -36,5 +36,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --no-deps -e .
   echo "$want" > "$stamp"
 fi
-.venv/bin/python -c 'import h3spark, pyspark, mxnet, torch, pyarrow, sklearn, safetensors' \
+.venv/bin/python -c 'import h3spark, pyspark, mxnet, torch, pyarrow, sklearn, safetensors, bokeh, nbclient, ipykernel' \
   || { echo "setup: the environment in .venv does not import; remove .venv and run again." >&2; exit 1; }
