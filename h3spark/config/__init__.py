@@ -17,6 +17,7 @@ from h3spark.config._loader import apply_overrides, load_config, parse_yaml, val
 from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._predict import PredictConfig, PredictOutputConfig
 from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, PreprocessStep
+from h3spark.config._reference import REFERENCE_COMMAND, config_reference
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
 from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
@@ -69,4 +70,6 @@ __all__ = [
     "parse_yaml",
     "apply_overrides",
     "validate",
+    "config_reference",
+    "REFERENCE_COMMAND",
 ]
