@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 from h3spark.config._base import ERROR_AT, StrictModel
 from h3spark.config._paths import escape_message, escapes_workdir
 from h3spark.config._preprocess import CAST_TYPES, PreprocessStep
-from h3spark.config._training import check_spec
+from h3spark.config._training import check_schedule, check_spec
 
 TOPIC_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -125,6 +125,11 @@ class ActorTrainingConfig(StrictModel):
     gamma: float = Field(default=0.1, gt=0)
     total_steps: int = Field(default=0, ge=0)
     min_lr: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _schedule_complete(self):
+        check_schedule(self)
+        return self
 
 
 class ActorPipelineConfig(StrictModel):

@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from h3spark.config._base import ERROR_AT, StrictModel
 from h3spark.config._paths import escape_message, escapes_workdir
-from h3spark.config._training import check_spec
+from h3spark.config._training import check_schedule, check_spec
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SENTINEL_KINDS = ("train", "validation", "test")
@@ -67,6 +67,11 @@ class GateTrainingConfig(StrictModel):
     beta2: float = Field(default=0.999, ge=0, lt=1)
     epsilon: float = Field(default=1e-8, gt=0)
     dcasgd_lambda: float = Field(default=0.04, ge=0, description="compensation dcasgd: the variance control lambda")
+
+    @model_validator(mode="after")
+    def _schedule_complete(self):
+        check_schedule(self)
+        return self
 
 
 class GatesDataConfig(StrictModel):

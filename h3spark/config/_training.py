@@ -140,7 +140,7 @@ class TrainingConfig(StrictModel):
             _check_mxnet(self)
         else:
             _check_torch(self)
-        _check_schedule(self)
+        check_schedule(self)
         _check_optimizer_params(self)
         return self
 
@@ -204,7 +204,8 @@ def _check_torch(config: TrainingConfig) -> None:
                          f"servers). Got {config.optimizer_on!r} instead.")
 
 
-def _check_schedule(config: TrainingConfig) -> None:
+def check_schedule(config: Any) -> None:
+    """A cosine schedule names the step where it ends (any training section: a run's, a gate's, an actor's)."""
     if config.schedule == "cosine" and config.total_steps < 1:
         raise _problem("total_steps", "the cosine schedule needs total_steps >= 1, the step where the rate reaches "
                                       f"min_lr. Got {config.total_steps} instead.")

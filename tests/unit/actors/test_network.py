@@ -80,6 +80,9 @@ def test_a_config_without_an_actors_section_or_with_a_bad_one_exits_2(tmp_path, 
     assert main(["actors", bad, "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "line 5  actors.actors.a.outputs: an input used to predict needs a topic" in err and "Traceback" not in err
+    assert main(["actors", ONLINE, "--workdir", str(tmp_path), "--set", "actors.actors.learner.training.schedule=cosine"]) == 2
+    err = capsys.readouterr().err
+    assert "actors.actors.learner.training.total_steps: the cosine schedule needs total_steps >= 1" in err, err
 
 
 def test_an_actor_that_fails_is_named_and_the_run_exits_1_while_the_others_finish(tmp_path, capsys):

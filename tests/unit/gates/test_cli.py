@@ -30,6 +30,8 @@ def test_config_mistakes_exit_2_naming_the_key(tmp_path, capsys):
     assert "placement 'processes' runs gates outside this process" in capsys.readouterr().err
     assert main(["gates", CONF, "--workdir", str(tmp_path), "--set", "gates.cut.g3=[flat, logits]"]) == 2
     assert "every layer of the spec once" in capsys.readouterr().err
+    assert main(["gates", CONF, "--workdir", str(tmp_path), "--set", "gates.training.total_steps=0"]) == 2
+    assert "gates.training.total_steps: the cosine schedule needs total_steps >= 1" in capsys.readouterr().err
     bare = tmp_path / "bare.yaml"
     bare.write_text("name: bare\n")
     assert main(["gates", str(bare)]) == 2
