@@ -36,7 +36,7 @@ from h3spark.actors._producer import run_producer
 from h3spark.actors._registry import network_home, write_state
 from h3spark.actors._stats import report_line
 from h3spark.actors._transport import Transport
-from h3spark.config import ActorConfig, ActorsConfig, H3SparkConfig
+from h3spark.config import ActorConfig, ActorsConfig, H3SparkConfig, SparkConfig
 from h3spark.errors import ConfigError, H3SparkError, UsageError
 from h3spark.storage import join_uri, resolve_uri
 
@@ -76,13 +76,16 @@ class NetworkResult:
         return sorted(name for name, state in self.states.items() if state == "failed")
 
 
-def choose_launcher(section: ActorsConfig, spark_master: str | None) -> str:
-    """threads for the in-process bus, spark when a cluster master is configured, else processes."""
+def choose_launcher(section: ActorsConfig, spark: SparkConfig) -> str:
+    """threads for the in-process bus, spark when Spark runs on a cluster master (spark-submit's master
+    wins over ``spark.master``, as in get_spark), else processes."""
     if section.launcher != "auto":
         return section.launcher
     if section.transport == "memory":
         return "threads"
-    return "spark" if spark_master and not spark_master.startswith("local") else "processes"
+    from h3spark.spark import effective_master
+
+    return "processes" if effective_master(spark).startswith("local") else "spark"
 
 
 def transport_settings(section: ActorsConfig) -> dict:
@@ -115,10 +118,10 @@ class Network:
     @classmethod
     def from_config(cls, config: H3SparkConfig, workdir: str | Path, spark=None, transport: Transport | None = None,
                     progress: Callable[[str], None] | None = None) -> "Network":
-        """The network of ``config.actors``; a cluster master in ``config.spark`` runs it on Spark."""
+        """The network of ``config.actors``; a cluster master (spark-submit's, else ``config.spark``'s) runs it on Spark."""
         if config.actors is None:
             raise ConfigError(config.name, ["the config has no actors: section; add one (see conf/actors_online.yaml)."])
-        launcher = choose_launcher(config.actors, config.spark.master)
+        launcher = choose_launcher(config.actors, config.spark)
         if launcher == "spark" and spark is None:
             from h3spark.spark import get_spark
 

@@ -70,6 +70,20 @@ def get_spark(config: SparkConfig | None = None, launch_only: bool = False):
     return spark
 
 
+def effective_master(config: SparkConfig | None = None) -> str:
+    """The master ``get_spark(config)`` runs on: a running session's, else spark-submit's, else the config's.
+
+    >>> effective_master(SparkConfig(master="local[2]"))   # under spark-submit --master spark://...: that one
+    'local[2]'
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession() or _running_default_session()
+    if active is not None:
+        return active.sparkContext.master
+    return _submitted_conf().get("spark.master", None) or (config or SparkConfig()).master
+
+
 def _running_default_session():
     """The session another thread of this process built (the active one is per thread), unless stopped."""
     from pyspark.sql import SparkSession

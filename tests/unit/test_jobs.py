@@ -20,8 +20,8 @@ def load_job(name: str):
     return module
 
 
-def test_the_jobs_are_the_four_commands():
-    assert JOBS == ["experiment", "preprocess", "run", "train"]
+def test_the_jobs_are_the_six_commands():
+    assert JOBS == ["actors", "experiment", "predict", "preprocess", "run", "train"]
 
 
 @pytest.mark.parametrize("name", JOBS)
