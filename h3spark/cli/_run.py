@@ -15,11 +15,11 @@ def register(subparsers, common) -> None:
 
 
 def _run(args) -> int:
-    from h3spark.workflow import run
+    from h3spark.workflow import next_steps, run
 
     config = load_from_args(args)
-    ctx = run(config, workdir=args.workdir)
-    print_summary(f"h3spark run {config.name}: done", ctx.summary)
+    ctx = run(config, workdir=args.workdir, progress=lambda line: print(line, flush=True))
+    print_summary(f"h3spark run {config.name}: done", ctx.summary + next_steps(ctx, args.config))
     return 0
 
 

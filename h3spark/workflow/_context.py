@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from h3spark.config import DEFAULT_WORKDIR, WORKDIR_PATHS, H3SparkConfig, escape_message, escapes_workdir
 from h3spark.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class RunContext:
-    """The config, the resolved workdir, a lazy SparkSession and each stage's outputs."""
+    """The config, the resolved workdir, a lazy SparkSession, each stage's outputs and where progress lines go."""
 
     config: H3SparkConfig
     workdir: Path
     outputs: dict[str, Any] = field(default_factory=dict)
     summary: list[tuple[str, str]] = field(default_factory=list)
     started_s: float = field(default_factory=time.monotonic)
+    progress: Callable[[str], None] = logger.info
     _spark: Any = None
 
     @classmethod
-    def create(cls, config: H3SparkConfig, workdir: str | Path | None = None) -> "RunContext":
+    def create(cls, config: H3SparkConfig, workdir: str | Path | None = None,
+               progress: Callable[[str], None] | None = None) -> "RunContext":
         """Choose and make the workdir, resolve the config's paths against it (once, here: stages
-        get absolute URIs), and start the summary with where each path went."""
+        get absolute URIs), and start the summary with where each path went. ``progress`` gets the
+        stages' progress lines (default: this module's logger, at INFO)."""
         chosen = choose_workdir(config, workdir)
         resolved, paths = resolve_paths(config, chosen)
         chosen.mkdir(parents=True, exist_ok=True)
         from h3spark.storage import configure
 
         configure(webhdfs_url=config.storage.webhdfs_url, user=config.storage.hdfs_user)
-        return cls(config=resolved, workdir=chosen, summary=[("workdir", str(chosen)), *paths])
+        return cls(config=resolved, workdir=chosen, summary=[("workdir", str(chosen)), *paths],
+                   progress=progress or logger.info)
 
     @property
     def spark(self):

@@ -37,13 +37,14 @@ def ingest_stage(ctx: RunContext) -> None:
 
 def training_stage(ctx: RunContext) -> None:
     """Train the configured model on the published dataset."""
-    training = ctx.config.training
-    uri = ctx.outputs.get("dataset_uri") or resolve_uri(ctx.config.dataset.uri, ctx.workdir)
+    config = _with_best_trial(ctx)
+    training = config.training
+    uri = ctx.outputs.get("dataset_uri") or resolve_uri(config.dataset.uri, ctx.workdir)
     require_training_columns(uri)
     if training.engine != "sklearn":
         from h3spark.train import train_from_config
 
-        summary, ctx.outputs["workers"] = train_from_config(ctx.config, ctx.workdir, spark=ctx.spark, dataset_uri=uri)
+        summary, ctx.outputs["workers"] = train_from_config(config, ctx.workdir, spark=ctx.spark, dataset_uri=uri)
         ctx.summary.extend(summary)
         return
     uri = resolve_published(uri)  # one version for the manifest and every split read
@@ -57,6 +58,17 @@ def training_stage(ctx: RunContext) -> None:
     ctx.report("model", f"sklearn {training.model}")
     held_out = f"the {metrics['evaluated_on']} split" if "evaluated_on" in metrics else "held-out rows"
     ctx.report("accuracy", f"{metrics['accuracy']:.4f} on {metrics['test_rows']} {held_out}")
+
+
+def _with_best_trial(ctx: RunContext):
+    """The config to train: after an experiment, its best trial's hyperparameters in ``training:``."""
+    experiment = ctx.outputs.get("experiment")
+    if experiment is None:
+        return ctx.config
+    from h3spark.workflow._best import with_best_params
+
+    ctx.report("trained", f"the best trial's {experiment.best_params} (trial {experiment.best_trial_id})")
+    return with_best_params(ctx.config, experiment.best_params)
 
 
 def require_training_columns(uri: str) -> None:

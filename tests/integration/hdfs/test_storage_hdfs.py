@@ -87,7 +87,7 @@ def test_failed_spark_write_leaves_nothing_on_hdfs(spark, hdfs_dir):
 def test_quickstart_with_dataset_on_hdfs(spark, hdfs_dir, workdir, monkeypatch):
     root, fs = hdfs_dir
     monkeypatch.delenv("H3SPARK_WEBHDFS_URL", raising=False)
-    config = load_config(ROOT / "conf/quickstart.yaml", [f"dataset.uri={root}/digits",
+    config = load_config(ROOT / "conf/digits_sklearn.yaml", [f"dataset.uri={root}/digits",
                                                          f"storage.webhdfs_url={fs.webhdfs_url}"])
     ctx = run(config, workdir, stop_spark=False)
     assert ctx.outputs["dataset_uri"] == f"{root}/digits"

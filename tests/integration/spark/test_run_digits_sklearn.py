@@ -1,4 +1,4 @@
-"""The quickstart on real local Spark: ingest, atomic publish, read back, train."""
+"""The smallest run (conf/digits_sklearn.yaml) on real local Spark: ingest, atomic publish, read back, train."""
 
 import os
 import re
@@ -16,8 +16,8 @@ from h3spark.workflow import run
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_quickstart_publishes_dataset_and_trains(spark, workdir):
-    ctx = run(load_config(ROOT / "conf/quickstart.yaml"), workdir, stop_spark=False)
+def test_run_publishes_dataset_and_trains(spark, workdir):
+    ctx = run(load_config(ROOT / "conf/digits_sklearn.yaml"), workdir, stop_spark=False)
     uri = ctx.outputs["dataset_uri"]
     assert uri == f"file://{workdir}/datasets/digits"
     manifest = read_manifest(uri)
@@ -30,7 +30,7 @@ def test_quickstart_publishes_dataset_and_trains(spark, workdir):
 
 
 def test_publish_refuses_to_replace_without_overwrite(spark, workdir):
-    config = load_config(ROOT / "conf/quickstart.yaml", ["dataset.overwrite=false", "training=null"])
+    config = load_config(ROOT / "conf/digits_sklearn.yaml", ["dataset.overwrite=false", "training=null"])
     run(config, workdir, stop_spark=False)
     with pytest.raises(DatasetExistsError, match="already exists"):
         run(config, workdir, stop_spark=False)
@@ -39,13 +39,13 @@ def test_publish_refuses_to_replace_without_overwrite(spark, workdir):
 def test_csv_source_with_a_missing_path_is_a_clear_error(spark, workdir):
     from h3spark.errors import DataError
 
-    config = load_config(ROOT / "conf/quickstart.yaml", ["source={format: csv, path: nowhere.csv}", "training=null"])
+    config = load_config(ROOT / "conf/digits_sklearn.yaml", ["source={format: csv, path: nowhere.csv}", "training=null"])
     with pytest.raises(DataError, match="nowhere.csv does not exist"):
         run(config, workdir, stop_spark=False)
 
 
-def test_quickstart_command_prints_a_computed_accuracy(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "run", "conf/quickstart.yaml",
+def test_run_command_prints_a_computed_accuracy(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "run", "conf/digits_sklearn.yaml",
                            "--workdir", str(tmp_path), "--set", "spark.master=local[2]"],
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]

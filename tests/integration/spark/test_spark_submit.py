@@ -6,7 +6,7 @@ import re
 
 from tests.conftest import require
 
-QUICKSTART = ("jobs/run.py", "--config", "conf/quickstart.yaml", "--set", "dataset.partitions=2")
+QUICKSTART = ("jobs/run.py", "--config", "conf/digits_sklearn.yaml", "--set", "dataset.partitions=2")
 
 
 def test_spark_submit_master_is_not_overridden_by_the_config(spark_submit, tmp_path):

@@ -37,7 +37,7 @@ def test_a_run_with_overwrite_leaves_a_folder_that_is_not_a_dataset_untouched(sp
     folder = workdir / "d"
     folder.mkdir()
     (folder / "important.txt").write_text("x")
-    config = load_config(ROOT / "conf/quickstart.yaml", [f"dataset.uri={folder}", "dataset.overwrite=true", "training=null"])
+    config = load_config(ROOT / "conf/digits_sklearn.yaml", [f"dataset.uri={folder}", "dataset.overwrite=true", "training=null"])
     with pytest.raises(DatasetExistsError, match="d exists but is not an h3spark dataset") as refused:
         run(config, workdir, stop_spark=False)
     assert refused.value.exit_code == 2
