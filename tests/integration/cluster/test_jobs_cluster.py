@@ -51,7 +51,7 @@ def trained(spark_cluster, spark_submit, work, preprocessed) -> Path:
     """jobs/train.py run once on the preprocessed digits: the run's checkpoints folder."""
     require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")
     done = spark_submit(spark_cluster, "jobs/train.py", "--config", "conf/train_mxnet_example.yaml", "--workdir",
-                        str(work), "--set", f"dataset.uri={DATASET}", "--set", "training.epochs=3")
+                        str(work), "--set", f"dataset.uri={DATASET}", "--set", "training.epochs=3", timeout_s=420)
     assert done.returncode == 0, _output(done)
     assert "h3spark train train_mxnet_example: done" in done.stdout
     return work / "checkpoints" / "train_mxnet_example"
@@ -62,6 +62,7 @@ def test_preprocess_job_publishes_the_dataset_with_its_manifest(preprocessed):
     assert manifest["rows"] == DIGITS_ROWS and manifest["label"] == "label" and manifest["pipeline"]
     assert sorted(manifest["splits"]) == ["test", "train", "validation"]
     assert manifest["columns"]["features"]["shape"] == [64]
+    assert sum(item["rows"] for split in manifest["splits"].values() for item in split["files"]) == DIGITS_ROWS
     assert pq.read_table(local_path(resolve_published(preprocessed))).num_rows == DIGITS_ROWS
 
 
@@ -72,19 +73,21 @@ def test_experiment_job_searches_on_the_dataset_and_writes_the_best_trial(spark_
     assert done.returncode == 0, _output(done)
     assert "trials: 2 completed" in done.stdout
     best = json.loads((work / "experiments" / "experiment_example" / "best.json").read_text())
-    assert best["best"]["params"]["C"] in (0.1, 1.0) and best["best"]["metric_accuracy"] > 0.85
+    assert best["best"]["param_C"] in (0.1, 1.0) and best["best"]["metric_accuracy"] > 0.85
 
 
+@pytest.mark.timeout(600)  # spark-submit, then a barrier stage whose tasks start the ps-lite roles and import mxnet
 def test_train_job_trains_on_the_cluster_and_saves_the_model(trained):
     saved = sorted(trained.rglob("model.safetensors"))
     assert saved, f"no model.safetensors under {trained}"
     assert all(path.stat().st_size > 0 for path in saved)
 
 
+@pytest.mark.timeout(600)  # trains first when run alone
 def test_predict_job_applies_the_trained_model_and_the_pipeline(spark_cluster, spark_submit, work, preprocessed, trained):
     # the model: the config's training run's checkpoints; the rows: its source (the raw digits)
     done = spark_submit(spark_cluster, "jobs/predict.py", "--config", "conf/train_mxnet_example.yaml",
-                        "--workdir", str(work), "--pipeline", DATASET, "--output", "datasets/digits_scored")
+                        "--workdir", str(work), "--pipeline", DATASET, "--output", "datasets/digits_scored", timeout_s=400)
     assert done.returncode == 0, _output(done)
     assert "h3spark predict train_mxnet_example: done" in done.stdout
     scored = f"file://{work}/datasets/digits_scored"
@@ -96,6 +99,7 @@ def test_predict_job_applies_the_trained_model_and_the_pipeline(spark_cluster, s
     assert {"label", "prediction", "probabilities"} <= set(table.column_names)
 
 
+@pytest.mark.timeout(600)
 def test_actors_job_runs_the_network_with_its_actor_as_a_spark_task(spark_cluster, spark_submit, kafka_bootstrap,
                                                                     tmp_path):
     from h3spark.actors import decode
@@ -111,7 +115,7 @@ def test_actors_job_runs_the_network_with_its_actor_as_a_spark_task(spark_cluste
     config = tmp_path / "network.yaml"
     config.write_text(yaml.safe_dump(data))
     done = spark_submit(spark_cluster, "--conf", "spark.ui.showConsoleProgress=false", "jobs/actors.py", "--config",
-                        str(config), "--workdir", str(tmp_path / "w"), timeout_s=280)
+                        str(config), "--workdir", str(tmp_path / "w"), timeout_s=540)
     assert done.returncode == 0, _output(done)
     assert "actor learner: launched (spark)" in done.stdout
     state = read_state(f"file://{tmp_path}/w/actors/{name}")
