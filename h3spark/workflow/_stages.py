@@ -35,6 +35,12 @@ def ingest_stage(ctx: RunContext) -> None:
     ctx.report("dataset", f"{uri} ({rows} rows)")
 
 
+def source_label(source) -> str:
+    """``FORMAT WHERE`` of a ``source:`` section, e.g. ``bundled digits``."""
+    where = source.path or source.topic or source.name or ((source.jdbc.table or "a query") if source.jdbc else "")
+    return f"{source.format} {where}"
+
+
 def training_stage(ctx: RunContext) -> None:
     """Train the configured model on the published dataset."""
     config = _with_best_trial(ctx)
