@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from h3spark.actors import _control as control
 from h3spark.actors._child import make_transport
 from h3spark.actors._envelope import Envelope
+from h3spark.actors._history import ReportHistory
 from h3spark.actors._launchers import ProcessLauncher, SparkLauncher, ThreadLauncher
 from h3spark.actors._producer import run_producer
 from h3spark.actors._registry import network_home, write_state
@@ -110,6 +111,7 @@ class Network:
         self.started_ns = time.time_ns()
         self.started_s = time.monotonic()
         self.state = "starting"
+        self._history = ReportHistory(self.home, self.started_ns)  # for h3spark report's curves
         self._progress = progress or logger.info
         self._progress_s = 0.0
         self._stop_producers = threading.Event()
@@ -213,6 +215,7 @@ class Network:
         if meta.get("op") != control.REPORT or member is None or envelope.created_ns < self.started_ns:
             return
         member.report = dict(meta)
+        self._history.append(meta, envelope.created_ns)
         if member.state not in FINISHED and meta.get("state") in ("running", "paused"):
             member.state = meta["state"]
 
@@ -286,6 +289,7 @@ class Network:
             subscription.close()
         self.state = "stopped"
         self.write_state()
+        self._history.close()
         if self._owns_transport:
             self.transport.close()
 

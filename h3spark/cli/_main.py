@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "h3spark.cli._predict",
     "h3spark.cli._serve",
     "h3spark.cli._web",
+    "h3spark.cli._report",
     "h3spark.cli._config_reference",
 )
 

@@ -34,6 +34,7 @@ from h3spark.errors import ConfigError, UsageError
 from h3spark.gates import _messages as messages
 from h3spark.gates._launch import ProcessLauncher, SparkLauncher, ThreadLauncher, make_transport, transport_settings
 from h3spark.gates._plan import GatePlan
+from h3spark.gates._record import write_result
 from h3spark.gates._report import GatesResult, epoch_line, score_line
 from h3spark.storage import join_uri, resolve_uri
 
@@ -85,6 +86,7 @@ class GateNetwork:
         self._started = 0.0
         self._clock = _Clock()
         self._ended: dict[str, float] = {}  # role -> when its handle was first seen ended
+        self.result_uri: str | None = None  # gates.json, written by close()
 
     @classmethod
     def from_config(cls, config: H3SparkConfig, workdir: str, progress: Callable[[str], None] | None = None,
@@ -155,6 +157,7 @@ class GateNetwork:
         if clock.first_ns is not None and clock.last_ns is not None:
             self.result.training_seconds = (clock.last_ns - clock.first_ns) / 1e9
         self.phase = "done"
+        self.result_uri = write_result(self.result, join_uri(self.home, self.run_id))  # for h3spark report
         return self.result
 
     # --- membership ------------------------------------------------------------------------

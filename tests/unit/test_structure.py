@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "h3spark"
 
 # Lowest first. A package may import only from packages before it in this list.
 LAYERS = ["errors", "config", "spark", "storage", "transport", "ingest", "preprocess", "feed", "train", "tune",
-          "actors", "gates", "serve", "web", "workflow", "services", "cli"]
+          "actors", "gates", "serve", "web", "report", "workflow", "services", "cli"]
 
 
 def _module_name(path: Path) -> str:
