@@ -16,7 +16,6 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -25,9 +24,8 @@ from h3spark.config._root import H3SparkConfig
 #: The command that writes docs/config_reference.md.
 REFERENCE_COMMAND = "h3spark config reference --out docs/config_reference.md"
 
-_BOUNDS = ((annotated_types.Gt, ">", "gt"), (annotated_types.Ge, ">=", "ge"), (annotated_types.Lt, "<", "lt"),
-           (annotated_types.Le, "<=", "le"), (annotated_types.MinLen, "length >=", "min_length"),
-           (annotated_types.MaxLen, "length <=", "max_length"))
+# the constraints pydantic keeps in a field's metadata (annotated-types objects), by attribute
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("min_length", "length >="), ("max_length", "length <="))
 
 
 @dataclass
@@ -124,8 +122,8 @@ def _type_name(annotation) -> str:
 
 
 def _bounds(info: FieldInfo) -> str:
-    found = [f"{sign} {getattr(item, attr)}" for item in info.metadata for kind, sign, attr in _BOUNDS
-             if isinstance(item, kind)]
+    found = [f"{sign} {getattr(item, attr)}" for item in info.metadata for attr, sign in _BOUNDS
+             if getattr(item, attr, None) is not None]
     return f" ({', '.join(found)})" if found else ""
 
 
