@@ -16,7 +16,8 @@
 - :class:`Actor`: a model with its own fitted pipeline, one handler per message kind (train online,
   predict, evaluate, load parameters, obey commands), snapshots; :class:`Network` runs the actors of
   an ``actors:`` section (threads, processes or Spark tasks) and changes them while it runs;
-  :func:`produce` writes raw records (CSV lines or JSON) to a topic.
+  :func:`produce` writes raw records (CSV lines or JSON) to a topic; :func:`run_stream` (a Spark Structured
+  Streaming job) applies a fitted pipeline to such a topic and publishes the feature rows to another.
 - :func:`run_distillation`, :func:`run_transfer`, :func:`run_sentinel`: the showcases (conf/actors_distill*.yaml,
   actors_transfer*.yaml, actors_sentinel.yaml) run and measured; :class:`Sentinel` scores another actor's weights.
 """
@@ -38,6 +39,8 @@ from h3spark.actors._sentinel import Sentinel
 from h3spark.actors._showcases import (DistillationResult, SentinelResult, TransferResult, distillation_robustness,
                                        run_distillation, run_network, run_sentinel, run_transfer)
 from h3spark.actors._snapshot import Snapshot, Snapshots
+from h3spark.actors._stream import StreamJob, StreamResult, run_stream
+from h3spark.actors._stream_batch import BlockResult, StreamSettings, apply_block
 from h3spark.actors._source import Delivery, ReceiveConfig, Record, SeenIds, SubscriptionStats
 from h3spark.actors._subscription import Subscription
 from h3spark.actors._transport import Transport
@@ -50,4 +53,5 @@ __all__ = ["KINDS", "SCHEMA_VERSION", "Delivery", "Envelope", "KafkaTransport", 
            "run_network", "run_sentinel", "run_transfer",
            "OnlineBatches", "Intake", "Network", "NetworkResult",
            "ProduceResult", "produce", "run_producer", "source_records", "features_envelope", "raw_envelope",
-           "records_table", "Snapshot", "Snapshots", "command", "control_topic", "end_marker", "status_topic"]
+           "records_table", "Snapshot", "Snapshots", "StreamJob", "StreamResult", "run_stream", "BlockResult",
+           "StreamSettings", "apply_block", "command", "control_topic", "end_marker", "status_topic"]

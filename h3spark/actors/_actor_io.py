@@ -123,7 +123,7 @@ class ActorIO:
         fitted = self.intake.pipeline.to_json() if self.intake is not None and self.intake.fitted else None
         state = {"actor": self.name, "group": self.group, "offsets": dict(self.offsets),
                  "frozen": sorted(self.model.frozen()), "stats": self.stats.to_dict()}
-        saved = self.snapshots.save(self.model, state, fitted)
+        saved = self.snapshots.save(self.model, state, fitted, self.transport.seen(self.group).ids())
         logger.info("snapshot at step %d in %s actor=%s", self.model.step, saved.uri, self.name)
 
 
@@ -149,6 +149,7 @@ def build_actor(cls, name: str, config: ActorConfig, transport: Transport, workd
         actor.stats = ActorStats.from_dict(latest.state.get("stats", {}))
         actor.offsets = dict(latest.state.get("offsets", {}))
         actor.records_after_snapshot = _records_after(transport, actor.group, actor.offsets)
+        transport.seen(actor.group).update(latest.seen_ids())  # delivered again, they are skipped and counted
         logger.info("restored the snapshot of step %d (%d records committed after it) actor=%s", latest.step,
                     actor.records_after_snapshot, name)
     return actor

@@ -22,6 +22,7 @@ import logging
 import pyarrow as pa
 
 from h3spark.config import ActorConfig
+from h3spark.config._actors import ActorPipelineConfig
 from h3spark.errors import DataError
 from h3spark.preprocess import Pipeline, preprocessor_for
 from h3spark.storage import filesystem_for, join_uri, resolve_uri
@@ -53,16 +54,7 @@ class Intake:
         config = section.pipeline
         if config is None:
             return None
-        if fitted_json is not None:
-            pipeline = Pipeline.from_json(fitted_json)
-        elif config.uri is not None:
-            pipeline = Pipeline.load(resolve_uri(config.uri, workdir))
-        elif config.file is not None:
-            uri = resolve_uri(config.file, workdir)
-            pipeline = Pipeline.from_json(filesystem_for(uri).read_bytes(uri).decode("utf-8"))
-        else:
-            steps = [preprocessor_for(step) for step in config.steps]
-            pipeline = Pipeline(steps, features=config.features, label=config.label)
+        pipeline = Pipeline.from_json(fitted_json) if fitted_json is not None else pipeline_of(config, workdir)
         return cls(pipeline, config.fit_rows, quarantine_uri)
 
     @property
@@ -135,6 +127,11 @@ class Intake:
         self.quarantined[reason] += len(rows)
         self._unwritten.extend(rows)
 
+    def take_quarantined(self) -> list[dict]:
+        """The quarantined rows not yet written ({row, reason, step}), handed over to another writer."""
+        rows, self._unwritten = self._unwritten, []
+        return rows
+
     @property
     def quarantined_rows(self) -> int:
         return sum(self.quarantined.values())
@@ -155,3 +152,14 @@ class Intake:
         numbers = [int(name[5:-6]) for name in fs.listdir(self.quarantine_uri)
                    if name.startswith("part-") and name.endswith(".jsonl") and name[5:-6].isdigit()]
         return max(numbers, default=0) + 1
+
+
+def pipeline_of(config: ActorPipelineConfig, workdir: str) -> Pipeline:
+    """The pipeline a ``pipeline:`` section names: loaded fitted (``uri``, ``file``), or unfitted ``steps``."""
+    if config.uri is not None:
+        return Pipeline.load(resolve_uri(config.uri, workdir))
+    if config.file is not None:
+        uri = resolve_uri(config.file, workdir)
+        return Pipeline.from_json(filesystem_for(uri).read_bytes(uri).decode("utf-8"))
+    steps = [preprocessor_for(step) for step in config.steps]
+    return Pipeline(steps, features=config.features, label=config.label)

@@ -72,10 +72,24 @@ class SeenIds:
 
     def add(self, message_id: str) -> None:
         with self._lock:
-            self._ids[message_id] = None
-            self._ids.move_to_end(message_id)
-            while len(self._ids) > self.capacity:
-                self._ids.popitem(last=False)
+            self._add(message_id)
+
+    def _add(self, message_id: str) -> None:
+        self._ids[message_id] = None
+        self._ids.move_to_end(message_id)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def ids(self) -> list[str]:
+        """The ids remembered, oldest first (what an actor's snapshot keeps)."""
+        with self._lock:
+            return list(self._ids)
+
+    def update(self, message_ids) -> None:
+        """Remember ``message_ids`` (oldest first), as handled: a restored snapshot's."""
+        with self._lock:
+            for message_id in message_ids:
+                self._add(message_id)
 
 
 class Source(ABC):

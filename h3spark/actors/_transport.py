@@ -71,6 +71,10 @@ class Transport(ABC):
         self._subscriptions.append(subscription)
         return subscription
 
+    def seen(self, group: str) -> SeenIds:
+        """The ids ``group`` handled in this process (an actor restored from a snapshot adds the snapshot's)."""
+        return self._seen_ids(group)
+
     def _seen_ids(self, group: str) -> SeenIds:
         with self._seen_lock:
             return self._seen.setdefault(group, SeenIds(self.seen_ids_capacity))

@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "h3spark.cli._experiment",
     "h3spark.cli._tensorboard",
     "h3spark.cli._actors",
+    "h3spark.cli._stream",
     "h3spark.cli._gates",
     "h3spark.cli._predict",
     "h3spark.cli._serve",

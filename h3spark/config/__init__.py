@@ -20,6 +20,7 @@ from h3spark.config._preprocess import STEP_MODELS, PreprocessConfig, Preprocess
 from h3spark.config._reference import REFERENCE_COMMAND, config_reference
 from h3spark.config._root import H3SparkConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+from h3spark.config._stream import StreamConfig
 from h3spark.config._space import Choice, Domain, Float, Int, LogUniform, parse_space
 from h3spark.config._training import OPTIMIZER_PARAMS, SPEC_CHECK
 from h3spark.config._web import DownpourConfig, WebConfig
@@ -28,6 +29,7 @@ __all__ = [
     "ActorsConfig",
     "ActorConfig",
     "ProducerConfig",
+    "StreamConfig",
     "WebConfig",
     "DownpourConfig",
     "GatesConfig",

@@ -15,6 +15,7 @@ from h3spark.config._paths import WORKDIR_PATHS, escape_message, escapes_workdir
 from h3spark.config._predict import PredictConfig
 from h3spark.config._preprocess import PreprocessConfig
 from h3spark.config._sections import DatasetConfig, SourceConfig, SparkConfig, StorageConfig, TrainingConfig
+from h3spark.config._stream import StreamConfig
 from h3spark.config._web import WebConfig
 
 
@@ -31,6 +32,7 @@ class H3SparkConfig(StrictModel):
     training: TrainingConfig | None = None
     experiment: ExperimentConfig | None = None
     actors: ActorsConfig | None = None
+    stream: StreamConfig | None = None
     gates: GatesConfig | None = None
     predict: PredictConfig | None = None
     web: WebConfig | None = None

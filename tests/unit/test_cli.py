@@ -92,7 +92,7 @@ def test_commands_that_load_no_config_refuse_workdir_and_set(argv, capsys):
     err = capsys.readouterr().err
     option = "--workdir" if "--workdir" in argv else "--set"
     assert f"'h3spark {argv[0]}' takes no {option} (it loads no config); only actors, experiment, gates, predict, " \
-           "preprocess, run, train, validate, web take --workdir and --set." in err
+           "preprocess, run, stream, train, validate, web take --workdir and --set." in err
     assert "Traceback" not in err
 
 
