@@ -11,12 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
-
 OUT = Path(__file__).with_name("overview.svg")
 BLUE, GREEN, ORANGE, GREY, PURPLE, WHITE = "#dbe9f6", "#e2f0d9", "#fde9d9", "#eeeeee", "#ece4f4", "#ffffff"
 
@@ -95,6 +89,8 @@ def _point(name: str, fraction: tuple[float, float]) -> tuple[float, float]:
 
 
 def _box(ax, x, y, w, h, colour, title, subtitle, lines) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
     ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.12", fc=colour, ec="#555555"))
     ax.text(x + 0.15, y + h - 0.3, title, fontsize=13, fontweight="bold", va="center")
     ax.text(x + 0.15, y + h - 0.68, subtitle, fontsize=10, style="italic", va="center")
@@ -105,6 +101,13 @@ def _box(ax, x, y, w, h, colour, title, subtitle, lines) -> None:
 
 
 def draw(out: Path = OUT) -> Path:
+    """Draw the boxes and arrows into ``out`` (matplotlib is imported here: the test reads the data only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "h3spark-overview"})
     fig = plt.figure(figsize=(18, 11))
     ax = fig.add_axes((0, 0, 1, 1))
