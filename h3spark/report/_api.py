@@ -45,7 +45,8 @@ def write_report(folder: str, out: str | None = None) -> Report:
     logger.debug("reporting %s run=%s curves=%d out=%s", run.kind, run.folder, len(run.curves), target)
     report = Report(run, write_pngs(run, target))
     page = os.path.join(target, HTML_NAME)
+    text = render_html(run)  # before the file is opened: a failure leaves no empty page behind
     with open(page, "w", encoding="utf-8") as handle:
-        handle.write(render_html(run))
+        handle.write(text)
     report.paths.append(page)
     return report

@@ -17,6 +17,7 @@ Each kind is recognised by the file its command writes:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from h3spark.actors._registry import STATE_NAME
 from h3spark.errors import DataError, UsageError
 from h3spark.gates._record import RESULT_NAME
 from h3spark.report._events import event_files, read_folder_scalars, started_at
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("experiment", "training", "actors", "gates")
 _HOW_TO_PRODUCE = ("h3spark experiment CONFIG (an experiment dir), h3spark train CONFIG (a training log dir, "
@@ -111,7 +114,12 @@ def _unknown_message(folder: str) -> str:
 def runs_below(folder: str, depth: int = 3) -> list[tuple[str, str]]:
     """``(path, kind)`` of the runs in the folders below ``folder`` (e.g. a workdir), ``depth`` levels deep."""
     found = []
-    for entry in sorted(os.scandir(folder), key=lambda item: item.name):
+    try:
+        entries = sorted(os.scandir(folder), key=lambda item: item.name)
+    except OSError as error:  # a folder this user may not read: the list is a hint, the rest still helps
+        logger.debug("not looking for runs in %s: %s", folder, error)
+        return []
+    for entry in entries:
         if not entry.is_dir() or entry.name.startswith("."):
             continue
         kind = detect_kind(entry.path)
@@ -128,15 +136,15 @@ def _read_experiment(folder: str) -> Run:
     summary, rows = _load_json(folder, "best.json", dict), _load_json(folder, "results.json", list)
     metric, direction = summary.get("metric"), summary.get("direction", "max")
     if not isinstance(metric, str):
-        raise DataError(f"{os.path.join(folder, 'best.json')} names no metric; the file is damaged. Re-run the "
-                        "experiment (it resumes) to write it again.")
+        raise DataError(f"{os.path.join(folder, 'best.json')} names no metric; the file is damaged. Run the "
+                        "experiment (h3spark experiment CONFIG resumes it) to write it again.")
     params = list(dict.fromkeys(key[6:] for row in rows for key in row if key.startswith("param_")))
     run = Run("experiment", os.path.basename(folder), folder)
     table = []
     for row in rows:
         if not isinstance(row, dict) or "trial_id" not in row:
             raise DataError(f"{os.path.join(folder, 'results.json')}: a row has no trial_id; the file is damaged. "
-                            "Re-run the experiment (it resumes) to write it again.")
+                            "Run the experiment (h3spark experiment CONFIG resumes it) to write it again.")
         label = f"trial {row['trial_id']}"
         value = row.get(f"metric_{metric}")
         table.append({"label": label, "status": row.get("status"), "value": value if _finite(value) else None,
@@ -154,16 +162,7 @@ def _load_json(folder: str, name: str, expected: type):
     if not os.path.exists(path):
         raise UsageError(f"{folder} has a trials.jsonl but no {name}: the experiment is still running or stopped "
                          "before its end. Re-run it (h3spark experiment CONFIG resumes it), then report it.")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path} is not JSON ({error}); the file is damaged. Re-run the experiment (it resumes) "
-                        "to write it again.") from None
-    if not isinstance(value, expected):
-        raise DataError(f"{path} holds a {type(value).__name__}, not a {expected.__name__}; the file is damaged. "
-                        "Re-run the experiment (it resumes) to write it again.")
-    return value
+    return _read_json_file(path, expected, "the experiment (h3spark experiment CONFIG resumes it) to write it")
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -253,6 +252,7 @@ def _read_gates(folder: str) -> Run:
 
 
 def _read_json_file(path: str, expected: type, command: str):
+    """The JSON value of ``path``; a DataError naming it when it is no JSON or not of ``expected`` type."""
     try:
         with open(path, encoding="utf-8") as handle:
             value = json.load(handle)

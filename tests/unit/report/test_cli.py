@@ -59,3 +59,14 @@ def test_a_file_as_out_is_a_usage_error(training_dir, tmp_path, capsys):
 def test_the_command_takes_no_config_options(training_dir, capsys):
     assert main(["report", training_dir, "--set", "a=1"]) == 2
     assert "'h3spark report' takes no --set" in capsys.readouterr().err
+
+
+def test_without_bokeh_the_pngs_are_written_and_the_page_says_what_to_install(training_dir, tmp_path, capsys,
+                                                                                monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bokeh.embed", None)  # import bokeh.embed now raises ImportError
+    assert main(["report", training_dir, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "The HTML page of h3spark report needs the 'bokeh' package" in err and "pip install 'h3spark[report]'" in err
+    assert (tmp_path / "curves.png").stat().st_size > 0 and not (tmp_path / "report.html").exists()
