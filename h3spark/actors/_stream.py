@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ class StreamJob:
         self.result = StreamResult(checkpoint=join_uri(home, "checkpoint"), quarantine=join_uri(home, "quarantine"))
         self.settings = stream_settings(section, config.name, _load_pipeline(section, workdir))
         self.storage = config.storage.model_dump()
+        self.stop_requested = threading.Event()  # set from a signal handler: the run stops at its next look
 
     def process(self, frame, batch_id: int) -> None:
         """foreachBatch: transform in the tasks, publish with Spark's Kafka sink, add up the counts."""
@@ -188,7 +190,7 @@ class StreamJob:
     def run(self, until_drained: bool = False, max_batches: int | None = None,
             timeout_s: float | None = None) -> StreamResult:
         """Run until the topic is drained (``until_drained``), ``max_batches`` micro-batches ran, ``timeout_s``
-        passed, or Ctrl-C; publish the end marker (``end_marker``) and return the counts."""
+        passed, :attr:`stop_requested` is set, or Ctrl-C; publish the end marker (``end_marker``) and return the counts."""
         started = time.monotonic()
         query = self.start(until_drained)
         try:
@@ -206,6 +208,8 @@ class StreamJob:
         with spark_errors("the streaming job", _HINTS):
             try:
                 while not query.awaitTermination(WAIT_S):
+                    if self.stop_requested.is_set():
+                        return "stopped"
                     if max_batches is not None and self.result.batches >= max_batches:
                         return "max_batches"
                     if timeout_s is not None and time.monotonic() - started >= timeout_s:

@@ -33,7 +33,7 @@ def register(subparsers, common) -> None:
 
 
 def _stream(args) -> int:
-    from h3spark.actors import run_stream
+    from h3spark.actors import StreamJob
     from h3spark.spark import get_spark, stop_spark
     from h3spark.workflow import choose_workdir
 
@@ -46,10 +46,11 @@ def _stream(args) -> int:
                                         "for one."])
     workdir = str(choose_workdir(config, args.workdir))
     spark = get_spark(with_kafka_package(config.spark))
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.getsignal(signal.SIGTERM)
     try:
-        result = run_stream(config, workdir, spark, progress=lambda line: print(line, flush=True),
-                            until_drained=args.until_drained, max_batches=args.max_batches, timeout_s=args.timeout_s)
+        job = StreamJob(config, workdir, spark, progress=lambda line: print(line, flush=True))
+        signal.signal(signal.SIGTERM, lambda signum, frame: job.stop_requested.set())  # stops as Ctrl-C does
+        result = job.run(until_drained=args.until_drained, max_batches=args.max_batches, timeout_s=args.timeout_s)
     finally:
         signal.signal(signal.SIGTERM, previous)
         stop_spark()
@@ -71,7 +72,3 @@ def with_kafka_package(spark_config):
         return spark_config
     joined = ",".join(part for part in (packages, ensure_spark_kafka_package()) if part)
     return spark_config.model_copy(update={"conf": {**spark_config.conf, "spark.jars.packages": joined}})
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the job as Ctrl-C does: the query stops, the summary prints

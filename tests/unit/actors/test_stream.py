@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from h3spark.actors import MemoryBus, Actor, BlockResult, StreamResult, StreamSettings, apply_block, decode, encode
-from h3spark.actors import end_marker, split
+from h3spark.actors import (Actor, BlockResult, MemoryBus, StreamResult, StreamSettings, apply_block, decode, encode,
+                            end_marker, split)
 from h3spark.actors._stream import write_quarantine
 from h3spark.cli import main
 from h3spark.cli._stream import with_kafka_package
@@ -101,9 +101,7 @@ def test_a_message_over_the_record_limit_travels_as_chunks_that_the_documented_d
 
 def test_a_chunk_of_a_raw_message_is_quarantined_not_guessed_at():
     big = raw_messages(RECORDS[:300], COLUMNS, 300)[0]
-    from h3spark.actors import decode as decode_message
-
-    chunks = [bytes(chunk) for chunk in split(big, decode_message(big), 10_000)]
+    chunks = [bytes(chunk) for chunk in split(big, decode(big), 10_000)]
     result = apply_block(kafka_block(chunks), settings())
     assert result.records == [] and len(result.quarantine) == len(chunks) == result.rows_in
     assert all(row["reason"].startswith("a chunk of a raw message over the record limit") for row in result.quarantine)
@@ -164,3 +162,36 @@ def test_the_cli_refuses_a_config_without_a_stream_section_a_bad_one_and_bad_lim
     assert "stream.output: the features need a topic of their own" in err and "Traceback" not in err
     assert main(["stream", str(plain), "--max-batches", "0", "--workdir", str(tmp_path)]) == 2
     assert "--max-batches must be greater than 0. Got 0 instead." in capsys.readouterr().err
+
+
+class _Query:
+    """A query that ends after ``batches_until_end`` looks (never when None), adding a micro-batch to
+    ``result`` at each look (what foreachBatch does)."""
+
+    def __init__(self, result: StreamResult, batches_until_end: int | None):
+        self.result, self.left = result, batches_until_end
+
+    def awaitTermination(self, timeout_s):  # noqa: N802 - pyspark's name
+        self.result.batches += 1
+        if self.left is not None:
+            self.left -= 1
+        return self.left == 0
+
+
+@pytest.mark.parametrize("until_end, max_batches, timeout_s, stop, expected", [
+    (3, None, None, False, "drained"),
+    (None, 2, None, False, "max_batches"),
+    (None, None, 0.0, False, "timeout"),
+    (None, None, None, True, "stopped"),
+])
+def test_a_bounded_run_says_what_stopped_it(tmp_path, until_end, max_batches, timeout_s, stop, expected):
+    from h3spark.actors import StreamJob
+    from h3spark.config import H3SparkConfig
+
+    (tmp_path / "pipeline.json").write_text(PIPELINE.to_json())
+    config = H3SparkConfig.model_validate({"name": "s", "stream": stream_config().model_dump()})
+    job = StreamJob(config, str(tmp_path), spark=None)
+    if stop:
+        job.stop_requested.set()
+    assert job._wait(_Query(job.result, until_end), 0.0, max_batches, timeout_s) == expected
+    assert job.result.quarantine == f"file://{tmp_path}/streams/s/quarantine"
