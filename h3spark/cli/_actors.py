@@ -80,7 +80,8 @@ def _run(args, path: str) -> int:
     rows = [("actor " + name, _summary(state, result.reports.get(name, {}))) for name, state in result.states.items()]
     rows += [("producer " + name, _produced(record)) for name, record in result.producers.items()]
     print_summary(f"h3spark actors {ctx.config.name}: done in {result.seconds:.1f} s",
-                  [("workdir", str(ctx.workdir)), ("state", network.home)] + rows)
+                  [("workdir", str(ctx.workdir)), ("state", network.home)] + rows
+                  + [("report", f"h3spark report {network.home}")])
     if result.failed:
         failures = [TaskFailure.from_traceback(f"actor {name}", None, result.errors.get(name, "failed"))
                     for name in result.failed]

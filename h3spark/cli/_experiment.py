@@ -28,5 +28,6 @@ def _experiment(args) -> int:
     best = (f"trial {result.best_trial_id}: {result.metric}={result.best_metrics.get(result.metric)} {result.best_params}")
     print_summary(f"h3spark experiment {config.name}: done", [
         *ctx.summary, ("experiment dir", result.experiment_dir), ("best", best), ("best logdir", str(result.best_logdir)),
-        ("tensorboard", f"h3spark tensorboard {result.experiment_dir}")])
+        ("tensorboard", f"h3spark tensorboard {result.experiment_dir}"),
+        ("report", f"h3spark report {result.experiment_dir}")])
     return 0

@@ -46,7 +46,8 @@ def _gates(args) -> int:
         result = network.run(timeout_s=args.timeout_s)
     finally:
         stop_spark()
-    print_summary(f"h3spark gates {config.name}: done in {result.seconds:.1f} s", result.summary_rows())
+    report = [("report", f"h3spark report {network.result_uri.rsplit('/', 1)[0]}")] if network.result_uri else []
+    print_summary(f"h3spark gates {config.name}: done in {result.seconds:.1f} s", result.summary_rows() + report)
     if result.failed:
         failures = [TaskFailure.from_traceback(f"gates role {name}", None, result.errors[name]) for name in result.failed]
         raise JobFailedError.of(f"{len(failures)} role(s) of the gates network failed: {', '.join(result.failed)}",

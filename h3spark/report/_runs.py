@@ -27,6 +27,7 @@ from h3spark.actors._registry import STATE_NAME
 from h3spark.errors import DataError, UsageError
 from h3spark.gates._record import RESULT_NAME
 from h3spark.report._events import event_files, read_folder_scalars, started_at
+from h3spark.storage import local_path
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def detect_kind(folder: str) -> str | None:
 
 def read_run(folder: str) -> Run:
     """The run in ``folder``; a UsageError when it is missing, empty or of no known kind."""
-    folder = os.path.abspath(os.path.expanduser(folder))
+    folder = _local_folder(folder)
     if not os.path.isdir(folder):
         raise UsageError(f"{folder}: no such directory. Give a directory a run wrote: {_HOW_TO_PRODUCE}.")
     kind = detect_kind(folder)
@@ -98,6 +99,16 @@ def read_run(folder: str) -> Run:
     reader = {"experiment": _read_experiment, "training": _read_training, "actors": _read_actors,
               "gates": _read_gates}[kind]
     return reader(folder)
+
+
+def _local_folder(folder: str) -> str:
+    """A path or a file:// URI as an absolute path; another scheme (hdfs://) is a usage error."""
+    if "://" in folder:
+        if not folder.startswith("file://"):
+            raise UsageError(f"{folder}: h3spark report reads a local folder; copy the run here first, e.g. "
+                             f"hdfs dfs -get {folder} /tmp/run, then h3spark report /tmp/run")
+        folder = local_path(folder)
+    return os.path.abspath(os.path.expanduser(folder))
 
 
 def _unknown_message(folder: str) -> str:

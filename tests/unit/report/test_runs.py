@@ -203,3 +203,10 @@ def test_the_history_the_network_writes_holds_what_the_report_reads(actors_dir):
         first = json.loads(handle.readline())
     assert first == {"at_s": 0.0, "actor": "learner", "state": "running", "step": 0, "handled": 0, "loss": None,
                      "rows_trained": 0, "rows_predicted": None, "evaluated": None, "predicted": None}
+
+
+def test_a_file_uri_is_read_and_a_remote_one_is_refused_with_the_copy_to_make(training_dir):
+    assert read_run(f"file://{training_dir}").folder == training_dir
+    with pytest.raises(UsageError, match=r"reads a local folder; copy the run here first, e.g. hdfs dfs -get "
+                                         r"hdfs://nn:8020/w/logs/x /tmp/run"):
+        read_run("hdfs://nn:8020/w/logs/x")

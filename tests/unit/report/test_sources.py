@@ -17,8 +17,8 @@ QUICK = ["--set", "actors.producers.digits.epochs=1", "--set", "actors.producers
 
 def test_an_actor_network_run_leaves_the_history_of_its_reports(tmp_path, capsys):
     assert main(["actors", ONLINE, "--workdir", str(tmp_path), *QUICK]) == 0
-    capsys.readouterr()
     home = tmp_path / "actors" / "actors-online"
+    assert f"h3spark report file://{home}\n" in capsys.readouterr().out  # the summary says what to run next
     history = [json.loads(line) for line in (home / "reports.jsonl").read_text().splitlines()]
     assert {record["actor"] for record in history} == {"learner"}
     assert history[-1]["state"] == "stopped" and history[-1]["step"] == 54
