@@ -2,7 +2,7 @@
 
     h3spark report h3spark-work/experiments/quickstart     # an experiment (h3spark experiment)
     h3spark report h3spark-work/logs/train_mxnet           # a training run's TensorBoard log dir (h3spark train)
-    h3spark report h3spark-work/actors/actors_online       # an actor network (h3spark actors)
+    h3spark report h3spark-work/actors/actors-online       # an actor network (h3spark actors)
     h3spark report h3spark-work/gates/RUN_ID               # a gates run (h3spark gates)
 
 It finds the kind of run by the files in DIR, writes DIR/report/ (or --out) and prints the paths.
