@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from h3spark.errors import missing_dependency
-from h3spark.report._layout import metric_points, param_axis, parallel_axes
+from h3spark.report._layout import MAX_LEGEND_ENTRIES, metric_points, param_axis, parallel_axes
 from h3spark.report._runs import Run, Trials
 
 _WIDTH, _HEIGHT = 520, 340
@@ -58,14 +58,16 @@ def _curve_figures(bokeh, run: Run) -> list:
         plot = bokeh.plotting.figure(title=panel, width=_WIDTH, height=_HEIGHT, x_axis_label=curves[0].x_label,
                                      tools="pan,wheel_zoom,box_zoom,reset,save,hover",
                                      tooltips=[("", "$name"), ("x", "$x{0.[00]}"), ("y", "$y{0.[0000]}")])
+        legend = len(curves) <= MAX_LEGEND_ENTRIES  # more lines: the hover names each one
         for index, curve in enumerate(curves):
-            colour = _PALETTE[index % len(_PALETTE)]
-            name = f"{panel}: {curve.label}"
-            plot.line(curve.x, curve.y, legend_label=curve.label, name=name, color=colour, line_width=1.5)
+            style = {"name": f"{panel}: {curve.label}", "color": _PALETTE[index % len(_PALETTE)],
+                     **({"legend_label": curve.label} if legend else {})}
+            plot.line(curve.x, curve.y, line_width=1.5, **style)
             if len(curve.x) == 1:
-                plot.scatter(curve.x, curve.y, legend_label=curve.label, name=name, color=colour, size=7)
-        plot.legend.click_policy = "hide"
-        plot.legend.label_text_font_size = "8pt"
+                plot.scatter(curve.x, curve.y, size=7, **style)
+        if legend:
+            plot.legend.click_policy = "hide"
+            plot.legend.label_text_font_size = "8pt"
         figures.append(plot)
     return figures
 

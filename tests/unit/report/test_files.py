@@ -86,3 +86,14 @@ def test_a_gates_page_names_each_sentinels_and_gates_lines(gates_dir, tmp_path):
     assert {"training accuracy: train-1", "held-out loss (validation, test): val (validation)",
             "gradient delays (count per delay): g2"} <= renderer_names(gates.html_path)
     assert_png(gates.paths[0])
+
+
+def test_a_page_with_many_lines_names_each_by_hover_instead_of_a_legend(tmp_path):
+    from h3spark.report._html import render_html
+    from h3spark.report._runs import Curve, Run
+
+    run = Run("training", "many", str(tmp_path), [Curve("loss", f"rank {rank}", [0.0, 1.0], [1.0, 0.5])
+                                                   for rank in range(20)])
+    (tmp_path / "page.html").write_text(render_html(run))
+    assert {f"loss: rank {rank}" for rank in range(20)} <= renderer_names(str(tmp_path / "page.html"))
+    assert '"name":"Legend"' not in (tmp_path / "page.html").read_text()
