@@ -160,8 +160,12 @@ def _read_experiment(folder: str) -> Run:
         value = row.get(f"metric_{metric}")
         table.append({"label": label, "status": row.get("status"), "value": value if _finite(value) else None,
                       "params": {name: row.get(f"param_{name}") for name in params}})
-        logdir = os.path.join(folder, "trials", str(row.get("name", "")))
-        run.curves += _folder_curves(logdir, label) if row.get("name") else []
+        name = str(row.get("name") or "")
+        if name in (".", "..") or name != os.path.basename(name):  # the logdir stays inside the experiment dir
+            raise DataError(f"{os.path.join(folder, 'results.json')}: trial {row['trial_id']} names its logdir "
+                            f"{name!r}, not a folder of trials/; the file is damaged. Run the experiment "
+                            "(h3spark experiment CONFIG resumes it) to write it again.")
+        run.curves += _folder_curves(os.path.join(folder, "trials", name), label) if name else []
     run.trials = Trials(metric, direction, params, table)
     if not run.curves:
         run.notes.append("no trial reported metrics per step (ctx.report), so there are no training curves")

@@ -113,6 +113,7 @@ def copy(source: str, tmp_path) -> str:
     ("results.json", "{not json", "results.json is not JSON"),
     ("results.json", '{"a": 1}', "results.json holds a dict, not a list"),
     ("results.json", "[{\"name\": \"x\"}]", "a row has no trial_id"),
+    ("results.json", "[{\"trial_id\": 1, \"name\": \"../../elsewhere\"}]", "names its logdir '../../elsewhere'"),
     ("best.json", "[]", "best.json holds a list, not a dict"),
     ("best.json", "{}", "best.json names no metric"),
 ])
