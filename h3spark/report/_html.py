@@ -62,9 +62,10 @@ def _curve_figures(bokeh, run: Run) -> list:
         for index, curve in enumerate(curves):
             style = {"name": f"{panel}: {curve.label}", "color": _PALETTE[index % len(_PALETTE)],
                      **({"legend_label": curve.label} if legend else {})}
-            plot.line(curve.x, curve.y, line_width=1.5, **style)
-            if len(curve.x) == 1:
+            if len(curve.x) == 1:  # one renderer per name: BokehJS's get_model_by_name refuses two
                 plot.scatter(curve.x, curve.y, size=7, **style)
+            else:
+                plot.line(curve.x, curve.y, line_width=1.5, **style)
         if legend:
             plot.legend.click_policy = "hide"
             plot.legend.label_text_font_size = "8pt"
