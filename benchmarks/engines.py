@@ -11,7 +11,8 @@ CNN spec of conf/train_cnn_mxnet.yaml on the digits (1x8x8), batch 32, one math 
   (then with the data already on the GPU, batch 256).
 
 Throughput is the steady state: each arm warms up, then the arms take turns (rounds) timing the
-same number of steps, and each arm's best round counts. Every arm runs on one thread in this
+same number of steps; an arm's figure is its median round, a ratio the median over rounds of the
+two arms' ratio in the same round (side by side in time). Every arm runs on one thread in this
 process, so besides samples per second of wall time each gets samples per second of the
 process's CPU time, which the other work on a shared machine does not change: the CPU ratios
 are ``ratio_mxnet_vs_plain`` and ``ratio_torch_vs_plain`` (the wall ones are ``*_wall``); the GPU
@@ -30,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Callable
@@ -75,16 +77,16 @@ def rate_of(step: Callable[[int], None], steps: int, batch: int, sync: Callable[
 
 
 def race(arms: dict[str, tuple[Callable[[int], None], Callable[[], None]]], steps: int, warmup: int, rounds: int,
-         batch: int) -> dict[str, tuple[float, float]]:
-    """Each arm's best (wall, CPU) samples/s over ``rounds`` turns of ``steps`` steps, after ``warmup`` steps each."""
+         batch: int) -> dict[str, list[tuple[float, float]]]:
+    """Each arm's (wall, CPU) samples/s in each of ``rounds`` turns of ``steps`` steps (the arms
+    take turns, so round i of two arms ran side by side in time), after ``warmup`` steps each."""
     for step, sync in arms.values():
         rate_of(step, warmup, batch, sync)
-    best = {name: (0.0, 0.0) for name in arms}
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
     for _ in range(rounds):
         for name, (step, sync) in arms.items():
-            wall, cpu = rate_of(step, steps, batch, sync)
-            best[name] = (max(best[name][0], wall), max(best[name][1], cpu))
-    return best
+            rates[name].append(rate_of(step, steps, batch, sync))
+    return rates
 
 
 # The plain networks, written as a user would for conf/train_cnn_mxnet.yaml's spec, start from the
@@ -185,10 +187,15 @@ def same_init_max_abs_diff(spec: ModelSpec, features: np.ndarray) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 def ratio(rates: dict, engine: str, plain: str, clock: int) -> float | None:
-    """engine / plain samples/s by ``clock`` (0: wall, 1: CPU time), None when either arm did not run."""
+    """The median over rounds of engine / plain samples/s in the same round, by ``clock`` (0: wall,
+    1: CPU time): paired rounds cancel the load that drifts between them. None when an arm did not run."""
     if engine not in rates or plain not in rates:
         return None
-    return round(rates[engine][clock] / rates[plain][clock], 3)
+    return round(statistics.median(e[clock] / p[clock] for e, p in zip(rates[engine], rates[plain])), 3)
+
+
+def median_rate(rounds: list[tuple[float, float]], clock: int) -> float:
+    return statistics.median(rate[clock] for rate in rounds)
 
 
 PAIRS = {"mxnet": ("MXNet engine (MXNetModel.train_step)", "plain Gluon loop"),
@@ -196,11 +203,11 @@ PAIRS = {"mxnet": ("MXNet engine (MXNetModel.train_step)", "plain Gluon loop"),
          "torch_gpu": ("torch engine (TorchModel.train_tensors, cuda)", "plain torch loop (cuda)")}
 
 
-def measure(steps: int, warmup: int, rounds: int) -> tuple[dict[str, tuple[float, float]], float | None]:
-    """Every arm's (wall, CPU) samples/s that this environment can run, and same_init_max_abs_diff."""
+def measure(steps: int, warmup: int, rounds: int) -> tuple[dict[str, list[tuple[float, float]]], float | None]:
+    """Every arm's (wall, CPU) samples/s by round that this environment can run, and same_init_max_abs_diff."""
     spec, batches = cnn_spec(), digit_batches(BATCH)
     has_mxnet, has_torch = (importlib.util.find_spec(name) is not None for name in ("mxnet", "torch"))
-    rates: dict[str, tuple[float, float]] = {}
+    rates: dict[str, list[tuple[float, float]]] = {}
     if has_mxnet:
         rates.update(race(mxnet_arms(spec, batches), steps, warmup, rounds, BATCH))
     if has_torch:
@@ -220,18 +227,18 @@ def main() -> int:
     rates, diff = measure(steps, warmup, rounds)
     load = os.getloadavg()[0]
     print(f"engines: the CNN of {SPEC_CONF.relative_to(ROOT)} on the digits, batch {BATCH} (GPU {GPU_BATCH}), "
-          f"1 thread, {steps} steps x best of {rounds} rounds; {platform.node()}, {os.cpu_count()} cores, load {load:.1f}")
+          f"1 thread, {rounds} rounds of {steps} steps (medians); {platform.node()}, {os.cpu_count()} cores, load {load:.1f}")
     print(f"{'arm':46} {'samples/s':>12} {'per CPU s':>12}")
-    for name, (wall, cpu) in rates.items():
-        print(f"{name:46} {wall:12,.0f} {cpu:12,.0f}")
+    for name, rounds_of_arm in rates.items():
+        print(f"{name:46} {median_rate(rounds_of_arm, WALL):12,.0f} {median_rate(rounds_of_arm, CPU):12,.0f}")
     print(json.dumps({"ratio_mxnet_vs_plain": ratio(rates, *PAIRS["mxnet"], CPU),
                       "ratio_torch_vs_plain": ratio(rates, *PAIRS["torch"], CPU),
                       "ratio_torch_vs_plain_gpu": ratio(rates, *PAIRS["torch_gpu"], WALL),
                       "same_init_max_abs_diff": diff,
                       "ratio_mxnet_vs_plain_wall": ratio(rates, *PAIRS["mxnet"], WALL),
                       "ratio_torch_vs_plain_wall": ratio(rates, *PAIRS["torch"], WALL),
-                      "samples_per_s": {name: round(wall, 1) for name, (wall, _) in rates.items()},
-                      "samples_per_cpu_s": {name: round(cpu, 1) for name, (_, cpu) in rates.items()},
+                      "samples_per_s": {name: round(median_rate(value, WALL), 1) for name, value in rates.items()},
+                      "samples_per_cpu_s": {name: round(median_rate(value, CPU), 1) for name, value in rates.items()},
                       "batch_size": BATCH, "steps": steps, "rounds": rounds, "load_average": round(load, 2)}))
     return 0
 

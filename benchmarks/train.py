@@ -3,7 +3,15 @@
 
     python benchmarks/train.py [--quick] [--torch-only]
 
-Prints a table; the last line is one JSON object. ``--torch-only`` (the GPU machine: torch,
+Prints a table; the last line is one JSON object. Besides throughput it holds the start-up cost
+of a launch: the wall time from starting it to the workers' first finished step (each worker's
+RESULT carries ``first_step_at``), minus the plain launch's:
+- ``startup_overhead_s``: ``h3spark launch`` in a fresh process (cold: Python, JVM, Spark's
+  Python workers, the barrier stage);
+- ``startup_overhead_warm_s``: the second ``h3spark.train.launch`` call of one Python process,
+  as a notebook makes it (the session and Spark's Python workers already run).
+``time_to_worker_start_s`` splits that: until the workers' scripts began (the launcher's own part;
+after it both launches do the same work, however busy the host). ``--torch-only`` (the GPU machine: torch,
 no MXNet or Java) measures the torch figures instead, on CUDA when there is one, else CPU:
 - ``ratio_vs_plain_torch``: the torch engine (``h3spark.train`` engine torch, 1 rank, DDP,
   fed from Parquet through the data iterator) vs a plain PyTorch loop of the same MLP on the
@@ -26,28 +34,57 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(ROOT / "examples" / "mxnet_dist_mlp.py")
 THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1"}
+START_TIMEOUT_S = 300  # the tasks' start can take over the default 30 s on a host busy with other work
 
 
 def results_from(output: str) -> list[dict]:
     return [json.loads(line.split("RESULT ", 1)[1]) for line in output.splitlines() if "RESULT " in line]
 
 
-def run_h3spark(args: list[str]) -> tuple[list[dict], float]:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "launch", "-n", "2", "-s", "1", "--",
+def since_launch(results: list[dict], launched_at: float) -> tuple[float, float]:
+    """Seconds from ``launched_at`` (wall clock) until every worker had started, and had finished its first step."""
+    return max(r["started_at"] for r in results) - launched_at, max(r["first_step_at"] for r in results) - launched_at
+
+
+def run_h3spark(args: list[str]) -> tuple[list[dict], float, tuple[float, float]]:
+    """``h3spark launch`` in a fresh process: its results, wall time and ``since_launch``."""
+    launched_at, started = time.time(), time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "launch", "-n", "2", "-s", "1",
+                           "--start-timeout", str(START_TIMEOUT_S), "--",
                            sys.executable, SCRIPT, *args], capture_output=True, text=True, env={**os.environ, **THREADS})
     if done.returncode:
         raise SystemExit(f"h3spark launch failed:\n{done.stderr[-2000:]}")
-    return results_from(done.stdout), time.perf_counter() - started
+    results = results_from(done.stdout)
+    return results, time.perf_counter() - started, since_launch(results, launched_at)
 
 
-def run_plain(args: list[str]) -> tuple[list[dict], float]:
+def run_h3spark_twice(args: list[str]) -> list[tuple[float, float]]:
+    """Two ``h3spark.train.launch`` calls in one Python process (the second is warm): ``since_launch`` of each."""
+    done = subprocess.run([sys.executable, __file__, "--api-calls", "2", "--", *args], capture_output=True, text=True,
+                          env={**os.environ, **THREADS})
+    if done.returncode:
+        raise SystemExit(f"h3spark.train.launch failed:\n{done.stderr[-2000:]}")
+    calls = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("CALL ")]
+    results = [results_from(part) for part in done.stdout.split("CALL ")[1:]]
+    return [since_launch(found, float(launched_at)) for (_, launched_at), found in zip(calls, results)]
+
+
+def api_calls(count: int, args: list[str]) -> None:
+    """What ``--api-calls`` runs: ``launch`` ``count`` times, as a notebook calls it (its default session)."""
+    from h3spark.train import launch
+
+    for call in range(1, count + 1):
+        print(f"CALL {call} {time.time():.3f}", flush=True)
+        launch([sys.executable, SCRIPT, *args], num_workers=2, num_servers=1, start_timeout_s=START_TIMEOUT_S)
+
+
+def run_plain(args: list[str]) -> tuple[list[dict], float, tuple[float, float]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = {**os.environ, **THREADS, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": str(port),
             "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "2"}
-    started = time.perf_counter()
+    launched_at, started = time.time(), time.perf_counter()
     helpers = [subprocess.Popen([sys.executable, "-c", "import mxnet"], env={**base, "DMLC_ROLE": role})
                for role in ("scheduler", "server")]
     workers = [subprocess.Popen([sys.executable, SCRIPT, *args], env={**base, "DMLC_ROLE": "worker"},
@@ -55,7 +92,8 @@ def run_plain(args: list[str]) -> tuple[list[dict], float]:
     outputs = [worker.communicate()[0] for worker in workers]
     for helper in helpers:
         helper.wait(timeout=60)
-    return [r for out in outputs for r in results_from(out)], time.perf_counter() - started
+    results = [r for out in outputs for r in results_from(out)]
+    return results, time.perf_counter() - started, since_launch(results, launched_at)
 
 
 def run_local(args: list[str]) -> tuple[list[dict], float]:
@@ -178,15 +216,21 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--torch-only", action="store_true")
+    parser.add_argument("--api-calls", type=int, help=argparse.SUPPRESS)  # the warm measurement's own process
+    parser.add_argument("script_args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.api_calls:
+        api_calls(options.api_calls, options.script_args)
+        return 0
     if options.torch_only:
         print(json.dumps({"ratio_vs_plain_launch": None, "dist_sync_samples_per_s": None, "local_samples_per_s": None,
-                          **measure_torch(options.quick)}))
+                          "startup_overhead_s": None, "startup_overhead_warm_s": None, **measure_torch(options.quick)}))
         return 0
     rows = 20480 if options.quick else 81920
     args = ["--rows", str(rows), "--epochs", "2", "--target-accuracy", "0.9"]
-    plain, plain_wall = run_plain(args)
-    h3, h3_wall = run_h3spark(args)
+    plain, plain_wall, (plain_start, plain_first) = run_plain(args)
+    h3, h3_wall, (h3_start, h3_first) = run_h3spark(args)
+    (api_cold_start, api_cold_first), (api_warm_start, api_warm_first) = run_h3spark_twice(args)
     local, local_wall = run_local(args)
     table = [("h3spark launch dist_sync 2w+1s", h3, h3_wall), ("plain ps-lite dist_sync 2w+1s", plain, plain_wall),
              ("local kvstore 1 worker", local, local_wall)]
@@ -194,12 +238,21 @@ def main() -> int:
     for name, results, wall in table:
         reach = max((r["time_to_accuracy_s"] or float("nan")) for r in results)
         print(f"{name:34} {per_worker(results):17,.0f} {reach:20.2f} {wall:9.1f}")
+    print(f"time to the workers' start / first step (s): plain {plain_start:.2f} / {plain_first:.2f}, h3spark launch "
+          f"{h3_start:.2f} / {h3_first:.2f} (cold), h3spark.train.launch {api_cold_start:.2f} / {api_cold_first:.2f} "
+          f"(first call), {api_warm_start:.2f} / {api_warm_first:.2f} (second call)")
     print(json.dumps({"ratio_vs_plain_launch": round(per_worker(h3) / per_worker(plain), 3),
                       "dist_sync_samples_per_s": round(per_worker(h3), 1),
                       "plain_dist_sync_samples_per_s": round(per_worker(plain), 1),
                       "local_samples_per_s": round(per_worker(local), 1),
                       "time_to_accuracy_s": {"h3spark": h3[0]["time_to_accuracy_s"], "plain": plain[0]["time_to_accuracy_s"],
                                              "local": local[0]["time_to_accuracy_s"]},
+                      "startup_overhead_s": round(h3_first - plain_first, 2),
+                      "startup_overhead_warm_s": round(api_warm_first - plain_first, 2),
+                      "time_to_first_step_s": {"plain": round(plain_first, 2), "h3spark": round(h3_first, 2),
+                                               "api_first_call": round(api_cold_first, 2), "api_second_call": round(api_warm_first, 2)},
+                      "time_to_worker_start_s": {"plain": round(plain_start, 2), "h3spark": round(h3_start, 2),
+                                                 "api_first_call": round(api_cold_start, 2), "api_second_call": round(api_warm_start, 2)},
                       "ratio_vs_plain_torch": None, "ratio_fed_vs_resident": None}))
     return 0
 
