@@ -98,3 +98,20 @@ def test_a_page_with_many_lines_names_each_by_hover_instead_of_a_legend(tmp_path
     (tmp_path / "page.html").write_text(render_html(run))
     assert {f"loss: rank {rank}" for rank in range(20)} <= set(renderer_names(str(tmp_path / "page.html")))
     assert '"name":"Legend"' not in (tmp_path / "page.html").read_text()
+
+
+def test_an_experiment_whose_trials_report_no_steps_shows_each_final_metric_as_a_point(tmp_path):
+    from h3spark.tune import grid_search
+
+    folder = str(tmp_path / "search")
+    grid_search(lambda params, ctx: {"accuracy": params["C"] / 10}, {"C": [1.0, 2.0, 4.0]}, metric="accuracy",
+                experiment_dir=folder, executor="threads", parallelism=1)
+    report = write_report(folder)
+    assert [os.path.basename(path) for path in report.paths] == [
+        "curves.png", "hyperparameters.png", "parallel_coordinates.png", "report.html"]
+    # a trial's end writes its returned metrics at its last step (0 here): one point per trial
+    assert [(curve.label, curve.x, curve.y) for curve in report.run.curves] == [
+        ("trial 0", [0.0], [pytest.approx(0.1)]), ("trial 1", [0.0], [pytest.approx(0.2)]),
+        ("trial 2", [0.0], [pytest.approx(0.4)])]
+    assert set(renderer_names(report.html_path)) == {"accuracy: trial 0", "accuracy: trial 1", "accuracy: trial 2",
+                                                     "accuracy against C", "trials"}
