@@ -98,7 +98,11 @@ def read_run(folder: str) -> Run:
         raise UsageError(_unknown_message(folder))
     reader = {"experiment": _read_experiment, "training": _read_training, "actors": _read_actors,
               "gates": _read_gates}[kind]
-    return reader(folder)
+    try:
+        return reader(folder)
+    except (AttributeError, TypeError, ValueError) as error:  # JSON that parsed, but not into the records expected
+        raise DataError(f"{folder}: its {kind} files hold records of an unexpected shape ({type(error).__name__}: "
+                        f"{error}); a file is damaged or was written by another program. Run the {kind} again.") from None
 
 
 def _local_folder(folder: str) -> str:
@@ -230,8 +234,10 @@ def _read_actors(folder: str) -> Run:
         for panel, value in _actor_values(report).items():
             if isinstance(actor, str) and _finite(value) and _finite(x):
                 series.setdefault((panel, actor), []).append((float(x), float(value)))
+    panels = list(_actor_values({}))  # in this order, each actor's lines by name
     run.curves = [Curve(panel, actor, [x for x, _ in points], [y for _, y in points], "seconds")
-                  for (panel, actor), points in sorted(series.items())]
+                  for (panel, actor), points in sorted(series.items(), key=lambda item: (panels.index(item[0][0]),
+                                                                                         item[0][1]))]
     return run
 
 

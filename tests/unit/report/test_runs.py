@@ -211,3 +211,18 @@ def test_a_file_uri_is_read_and_a_remote_one_is_refused_with_the_copy_to_make(tr
     with pytest.raises(UsageError, match=r"reads a local folder; copy the run here first, e.g. hdfs dfs -get "
                                          r"hdfs://nn:8020/w/logs/x /tmp/run"):
         read_run("hdfs://nn:8020/w/logs/x")
+
+
+def test_json_of_an_unexpected_shape_is_a_data_error_not_a_traceback(gates_dir, actors_dir):
+    with open(os.path.join(gates_dir, "gates.json"), "w") as handle:
+        json.dump({"epochs": {"train-1": ["not a record"]}}, handle)
+    with pytest.raises(DataError, match=r"its gates files hold records of an unexpected shape \(AttributeError"):
+        read_run(gates_dir)
+    with open(os.path.join(actors_dir, "reports.jsonl"), "w") as handle:
+        handle.write('{"actor": "learner", "at_s": 1, "evaluated": [0.9]}\n')
+    with pytest.raises(DataError, match="its actors files hold records of an unexpected shape"):
+        read_run(actors_dir)
+
+
+def test_an_actors_panels_come_in_a_fixed_order(actors_dir):
+    assert read_run(actors_dir).panels == ["training loss", "held-out accuracy", "step", "messages handled"]
