@@ -50,3 +50,13 @@ def test_the_config_value_reaches_the_command(name, form, tmp_path, capsys):
     missing = tmp_path / "missing.yaml"
     assert load_job(name).main([word.format(path=missing) for word in form]) == 2
     assert str(missing) in capsys.readouterr().err  # the command loaded (and could not find) that config
+
+
+@pytest.mark.parametrize("name", JOBS)
+def test_a_bad_config_exits_2_with_its_problems_and_no_traceback(name, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntraning: {}\n")
+    assert load_job(name).main(["--config", str(bad), "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"h3spark: invalid config {bad} (1 problem)\n  line 2  traning: unknown key. Did you mean 'training'?" in err
+    assert "Traceback" not in err

@@ -1,7 +1,7 @@
 """The spark-submit jobs in jobs/, each submitted with the real spark-submit to the standalone cluster
 (``h3spark services``): preprocess publishes the digits once for the module; experiment searches on them,
 train trains MXNet dist_sync on them, predict applies that model and the dataset's pipeline, actors runs a
-network over Kafka with its actor as a Spark task; a bad config exits 2 with its message for every job."""
+network over Kafka with its actor as a Spark task; a bad config exits 2 with its message through spark-submit."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from h3spark.storage import local_path, read_manifest, resolve_published
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[3]
-JOBS = ("preprocess", "experiment", "train", "actors", "predict")
 DATASET = "datasets/digits_preprocessed"  # conf/preprocess_example.yaml's dataset.uri
 DIGITS_ROWS = 1797
 
@@ -126,7 +125,7 @@ def test_actors_job_runs_the_network_with_its_actor_as_a_spark_task(spark_cluste
     assert published and {envelope.sender for envelope in published} == {"learner"}
 
 
-@pytest.mark.parametrize("job", JOBS)
+@pytest.mark.parametrize("job", ["actors", "predict"])  # every job, in process: tests/unit/test_jobs.py
 def test_a_job_with_a_bad_config_exits_2_with_the_problem_and_no_traceback(spark_cluster, spark_submit, tmp_path, job):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\ntraning: {}\n")
