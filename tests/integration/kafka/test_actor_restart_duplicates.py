@@ -18,25 +18,26 @@ REWIND_DEADLINE_S = 180.0  # the killed member stays in its group until its sess
 
 def rewind_group(bootstrap: str, group: str, topic: str, offset: int) -> None:
     """Commit ``offset`` for the group, as if its later commits never reached the broker (retried while the
-    killed member still holds the group)."""
-    from kafka import KafkaAdminClient, TopicPartition
-    from kafka.errors import KafkaError, NoError
+    killed member still holds the group: the broker takes a commit from outside only for an empty group)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
 
     partition = TopicPartition(topic, 0)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    deadline, outcome = time.monotonic() + REWIND_DEADLINE_S, None
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer.assign([partition])
+    deadline, failure = time.monotonic() + REWIND_DEADLINE_S, None
     try:
         while time.monotonic() < deadline:
             try:
-                outcome = admin.reset_group_offsets(group, {partition: offset})[partition]["error"]
-            except KafkaError as error:
-                outcome = error
-            if outcome is NoError:
+                consumer.commit({partition: OffsetAndMetadata(offset, "", -1)})
                 return
+            except KafkaError as error:
+                failure = error
             time.sleep(1.0)
     finally:
-        admin.close()
-    raise AssertionError(f"could not rewind group {group!r}: {outcome}")
+        consumer.close()
+    raise AssertionError(f"could not rewind group {group!r}: {failure!r}")
 
 
 @pytest.mark.timeout(900)
