@@ -14,7 +14,7 @@ from typing import Iterator
 
 from h3spark.config._actors import ActorModelConfig, ActorTrainingConfig
 from h3spark.errors import DataError
-from h3spark.storage import filesystem_for, join_uri, resolve_uri
+from h3spark.storage import filesystem_for, is_published, join_uri, resolve_published, resolve_uri
 from h3spark.train import latest_checkpoint, train_options
 from h3spark.train.engines.model import Model, build_model, load_model, load_weights
 from h3spark.train.engines.spec import ModelSpec, mlp_spec
@@ -50,8 +50,8 @@ def find_model_file(uri: str) -> str:
         return uri
     folders = [uri]
     checkpoint = latest_checkpoint(uri)
-    if checkpoint is not None:
-        folders.append(checkpoint)
+    if checkpoint is not None:  # published as a dataset: its files are in the current version's folder
+        folders.append(resolve_published(checkpoint, fs) if is_published(checkpoint, fs) else checkpoint)
     steps = sorted((int(match.group(1)), name) for name in fs.listdir(uri) if (match := _STEP_DIR.match(name)))
     folders += [join_uri(uri, name) for _, name in reversed(steps)]
     for folder in folders:

@@ -61,6 +61,20 @@ def test_a_checkpoint_of_actor_snapshots_gives_the_newest_step(tmp_path):
                                                                       "step-00000015"]
 
 
+def test_a_checkpoint_root_of_a_training_run_gives_its_newest_published_checkpoint(tmp_path):
+    from h3spark.train._checkpoint import CheckpointWriter
+
+    model = build_model("numpy", mlp_spec([4], [8], 2), seed=0)
+    writer = CheckpointWriter(f"file://{tmp_path}/checkpoints", run=1, settings={})
+    for step in (40, 80):  # as h3spark train publishes them: run-R/step-N/_versions/V/model.safetensors
+        model.step = step
+        model.save(str(tmp_path / "m.safetensors"))
+        writer.save(step, {"model.safetensors": (tmp_path / "m.safetensors").read_bytes()}, {})
+    assert find_model_file(f"file://{tmp_path}/checkpoints").endswith(
+        "run-0001/step-00000080/_versions/00000001/model.safetensors")
+    assert load(tmp_path, checkpoint="checkpoints").step == 80
+
+
 def test_a_spec_builds_the_model_and_missing_or_foreign_files_are_named(tmp_path):
     spec = {"input_shape": [4], "layers": [{"type": "dense", "name": "out", "units": 3}]}
     assert load(tmp_path, spec=spec).spec.classes == 3
