@@ -33,6 +33,8 @@ def register(subparsers, common) -> None:
 
 
 def _stream(args) -> int:
+    import logging
+
     from h3spark.actors import StreamJob
     from h3spark.spark import get_spark, stop_spark
     from h3spark.workflow import choose_workdir
@@ -45,6 +47,8 @@ def _stream(args) -> int:
         raise ConfigError(args.config, ["the config has no stream: section; see docs/actors.md (Streaming ingest) "
                                         "for one."])
     workdir = str(choose_workdir(config, args.workdir))
+    if args.verbose < 2:  # kafka-python logs every connection at INFO
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     spark = get_spark(with_kafka_package(config.spark))
     previous = signal.getsignal(signal.SIGTERM)
     try:
