@@ -3,7 +3,8 @@
 It runs when a neural model is trained (``training.engine`` mxnet or torch) on a dataset whose
 ``preprocess:`` split step makes a ``test`` split, which neither training nor the experiment trains or
 selects on. The scoring is a batch prediction (:func:`h3spark.serve.predict`) of that split's feature
-vectors; the scored rows are published beside the dataset as ``DATASET_evaluation``.
+vectors, in the numpy engine (any engine's saved model runs there, and the tasks import neither MXNet
+nor torch); the scored rows are published beside the dataset as ``DATASET_evaluation``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def evaluation_wanted(config: H3SparkConfig) -> bool:
 def evaluation_config(config: H3SparkConfig, dataset_uri: str) -> H3SparkConfig:
     """``config`` with a ``predict:`` section that scores the test split of ``dataset_uri`` (one published version)."""
     split_folder = f"{resolve_published(dataset_uri)}/{_split_column(config)}={EVALUATED_SPLIT}"
-    section = PredictConfig(use_pipeline=False, input=SourceConfig(format="parquet", path=split_folder),
+    section = PredictConfig(engine="numpy", use_pipeline=False, input=SourceConfig(format="parquet", path=split_folder),
                             output=PredictOutputConfig(uri=f"{dataset_uri}_evaluation", overwrite=True),
                             features=config.preprocess.features, label=config.preprocess.label)
     return config.model_copy(update={"predict": section})

@@ -116,6 +116,7 @@ def test_evaluation_predicts_the_published_test_split_without_the_pipeline(tmp_p
     assert section.input.path == f"{uri}/_versions/00000001/split=test"
     assert section.output.uri == f"{uri}_evaluation" and section.output.overwrite
     assert not section.use_pipeline and section.label == "label" and section.features == "features"
+    assert section.engine == "numpy"
     assert section.model is None  # the training run's checkpoints (h3spark.serve.model_uri)
 
 
