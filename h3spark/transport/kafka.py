@@ -167,7 +167,10 @@ def committed_offsets(bootstrap_servers: str, group: str) -> dict[tuple[str, int
     """The offsets ``group`` committed, by (topic, partition)."""
     admin = kafka_module().KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
     try:
-        offsets = admin.list_group_offsets(group).get(group, {})
+        if hasattr(admin, "list_consumer_group_offsets"):  # kafka-python 2.x, the pinned one
+            offsets = admin.list_consumer_group_offsets(group)
+        else:  # kafka-python 3.x
+            offsets = admin.list_group_offsets(group).get(group, {})
     finally:
         admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
