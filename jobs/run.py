@@ -1,6 +1,6 @@
 """spark-submit entry point of ``h3spark run``.
 
-    spark-submit --master spark://127.0.0.1:7077 jobs/run.py --config conf/quickstart.yaml
+    spark-submit --master spark://127.0.0.1:7077 jobs/run.py --config conf/digits_sklearn.yaml
 """
 
 import sys
