@@ -208,6 +208,18 @@ class Network:
         self._subscriptions[0].poll(timeout_s=0.0)  # its final report, if it is in already
         line = report_line(member.name, {**member.report, "state": member.state, "error": member.error})
         self._progress(line)
+        if member.state == "failed":
+            self._end_for(member)
+
+    def _end_for(self, member: Member) -> None:
+        """End a failed actor's streams in its name, as it would have when it stopped: the actors that
+        read them stop at the end of what it published instead of waiting for it forever."""
+        outputs = member.config.outputs
+        for topic in (outputs.predictions, outputs.parameters):
+            if topic is not None:
+                self.transport.publish(topic, control.end_marker(member.name))
+                self._progress(f"{member.name}: ended its stream on {topic} in its place (it failed)")
+        self.transport.flush()
 
     def _on_status(self, envelope: Envelope, delivery) -> None:
         meta = envelope.meta
@@ -244,6 +256,8 @@ class Network:
             except Exception as error:  # noqa: BLE001 - reported in the state file and the summary
                 logger.exception("producer %s failed", name)
                 record.update(state="failed", error=f"{type(error).__name__}: {error}")
+                if config.end:  # its readers stop at what it wrote instead of waiting for the rest
+                    self.transport.publish(config.topic, control.end_marker(name))
 
         record["thread"] = threading.Thread(target=target, name=f"h3spark-producer-{name}", daemon=True)
         record["thread"].start()

@@ -148,3 +148,26 @@ def test_an_actor_process_stops_cleanly_on_sigterm_or_sigint_with_its_snapshot(t
     assert process.returncode == 0, out
     assert "actor stopped at step 0 state=stopped" in out
     assert (tmp_path / "learner" / "snapshots" / "step-00000000" / "state.json").exists()
+
+
+@pytest.mark.timeout(120)  # before the network ended a failed actor's streams, the student waited for it forever
+def test_the_readers_of_a_failed_actor_stop_at_the_end_the_network_publishes_in_its_place(tmp_path, capsys):
+    config = write_config(tmp_path, """
+name: failing-teacher
+actors:
+  producers:
+    p: {source: {bundled: iris}, topic: t, format: json}
+  actors:
+    teacher:
+      inputs: {t: predict}
+      model: {file: models/missing.safetensors}
+      outputs: {predictions: teacher.out}
+    student:
+      inputs: {teacher.out: train}
+      model: {mlp: {input_shape: [4], classes: 3}}
+""")
+    assert main(["actors", config, "--workdir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "teacher: ended its stream on teacher.out in its place (it failed)" in captured.out
+    assert "1 actor(s) failed: teacher" in captured.err and "Traceback" not in captured.err
+    assert "student" in captured.out and "failed, step 0, 0 messages" in captured.out
