@@ -2,7 +2,7 @@
 
     SNAPSHOT_URI/step-00000340/model.safetensors   Model.save (any engine loads it)
                               pipeline.json        the fitted pipeline (Pipeline.to_json), when it has one
-                              seen_ids.npy         the ids of the messages its model holds (uint8, one
+                              seen_ids.npy         the ids of the messages handled before it (uint8, one
                                                    row of 16 bytes per id, oldest first), so that a
                                                    restored actor skips them when they come again
                               state.json           step, the offsets handled per partition, counters

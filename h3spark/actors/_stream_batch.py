@@ -115,7 +115,13 @@ def _record_tables(block: pa.Table, settings: StreamSettings, result: BlockResul
             result.skipped += 1
         else:
             tag = HOLDOUT if envelope.meta.get("split") == HOLDOUT else "train"
-            tables.setdefault(tag, []).append(records_table(envelope, settings.types, settings.csv_default_type))
+            try:
+                table = records_table(envelope, settings.types, settings.csv_default_type)
+            except DataError as error:  # e.g. a format no reader has: this message's records, not the stream, are bad
+                _refuse(result, value, f"a raw message whose records cannot be read: {error}",
+                        f"{topic}/{partition}/{offset}")
+                continue
+            tables.setdefault(tag, []).append(table)
     if texts:
         columns = list(settings.columns) if settings.columns else None
         plain = raw_envelope(settings.sender, texts, settings.text_format, columns)

@@ -32,6 +32,9 @@ def _config(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise UsageError(f"cannot write the config reference to {out}: the folder {out.parent} does not exist. "
                          "Create it, or give --out a path in an existing folder.")
+    if out.is_dir():
+        raise UsageError(f"cannot write the config reference to {out}: it is a folder. Give --out a file name, "
+                         f"e.g. {out / 'config_reference.md'}.")
     out.write_text(text)
     print(f"wrote {out}")
     return 0

@@ -46,7 +46,9 @@ def write_report(folder: str, out: str | None = None) -> Report:
     report = Report(run, write_pngs(run, target))
     page = os.path.join(target, HTML_NAME)
     text = render_html(run)  # before the file is opened: a failure leaves no empty page behind
-    with open(page, "w", encoding="utf-8") as handle:
+    partial = os.path.join(target, f".{HTML_NAME}.tmp")  # a crash leaves no half page under the final name
+    with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text)
+    os.replace(partial, page)
     report.paths.append(page)
     return report

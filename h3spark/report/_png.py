@@ -103,5 +103,9 @@ def _parallel_figure(trials: Trials):
 
 
 def _save(figure, path: str) -> str:
-    figure.savefig(path, format="png")
+    """Write ``figure`` to ``path`` through a hidden temporary file, so a crash leaves no half image there."""
+    folder, name = os.path.split(path)
+    partial = os.path.join(folder, f".{name}.tmp")
+    figure.savefig(partial, format="png")
+    os.replace(partial, path)
     return path

@@ -75,3 +75,9 @@ def test_the_command_refuses_a_missing_folder_with_exit_2(tmp_path, capsys):
     assert main(["config", "reference", "--out", str(tmp_path / "missing" / "reference.md")]) == 2
     assert "folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()
     assert main(["config"]) == 2
+
+
+def test_the_command_refuses_a_folder_as_its_output_with_exit_2(tmp_path, capsys):
+    assert main(["config", "reference", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "it is a folder" in err and "config_reference.md" in err and "Traceback" not in err

@@ -49,6 +49,7 @@ def _config(path: Path, tag: str, root: str, services: dict) -> dict:
     return data
 
 
+@pytest.mark.timeout(1260)  # the run itself is given 1200 s (its subprocess timeout); the suite's default is 300 s
 def test_the_cluster_config_runs_every_stage_on_the_services(tmp_path, run_root, spark_cluster, kafka_bootstrap,
                                                               hdfs_service, postgres_service):
     require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from h3spark.storage import is_published, read_manifest, resolve_published
 from tests.conftest import require
@@ -35,6 +36,7 @@ def _summary(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.timeout(960)  # the run itself is given 900 s (its subprocess timeout); the suite's default is 300 s
 def test_the_quickstart_runs_every_stage_and_says_where_each_output_went(tmp_path):
     require(shutil.which("java") is not None, "Java 17 is needed for Spark; install a JDK (apt-get install openjdk-17-jdk-headless)")
     require(importlib.util.find_spec("mxnet") is not None, "mxnet is not installed (pip install 'h3spark[mxnet]')")

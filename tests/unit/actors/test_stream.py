@@ -195,3 +195,13 @@ def test_a_bounded_run_says_what_stopped_it(tmp_path, until_end, max_batches, ti
         job.stop_requested.set()
     assert job._wait(_Query(job.result, until_end), 0.0, max_batches, timeout_s) == expected
     assert job.result.quarantine == f"file://{tmp_path}/streams/s/quarantine"
+
+
+def test_a_raw_message_whose_records_no_reader_takes_is_quarantined_and_the_others_go_on():
+    good, other = raw_messages(RECORDS[:100], COLUMNS, 50)[:2]
+    envelope = decode(other)
+    envelope.meta["format"] = "xml"
+    result = apply_block(kafka_block([good, bytes(encode(envelope))]), settings())
+    assert len(result.quarantine) == 1 and result.records
+    assert result.quarantine[0]["reason"].startswith("a raw message whose records cannot be read")
+    assert "xml" in result.quarantine[0]["reason"]
