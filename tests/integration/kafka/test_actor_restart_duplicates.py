@@ -10,7 +10,7 @@ import time
 import pytest
 
 from h3spark.actors import KafkaTransport, Snapshots, decode
-from tests.integration.kafka.test_actor_showcases import (finish, network_config, publish_digits, start_network,
+from tests.integration.kafka.test_actor_showcases import (finish, publish_digits, snapshotting_learner, start_network,
                                                           state_of, wait_state)
 
 REWIND_DEADLINE_S = 180.0  # the killed member stays in its group until its session times out
@@ -43,14 +43,7 @@ def rewind_group(bootstrap: str, group: str, topic: str, offset: int) -> None:
 @pytest.mark.timeout(900)
 def test_a_killed_actor_skips_what_its_snapshot_holds_when_it_comes_again_and_trains_the_rest(tmp_path,
                                                                                                kafka_bootstrap):
-    def edit(data, name):
-        data["actors"].update(transport="kafka", bootstrap_servers=kafka_bootstrap, progress_s=0.5, producers={})
-        learner = data["actors"]["actors"]["learner"]
-        learner.update(inputs={f"{name}.raw": "train"}, snapshot_every_steps=5, outputs={}, training={"batch_size": 32})
-        learner["pipeline"]["steps"][0]["max_value"] = 16  # fitted from the start: one step per message of 32
-        learner.pop("publish_parameters")
-
-    path, data = network_config(tmp_path, "actors_online.yaml", edit)
+    path, data = snapshotting_learner(tmp_path, kafka_bootstrap)
     name, workdir = data["name"], tmp_path / "w"
     topic, group = f"{name}.raw", f"{name}.learner"
     publish_digits(kafka_bootstrap, topic, slice(0, 32 * 14), per_message=32)  # 14 steps: the last snapshot at 10

@@ -33,6 +33,19 @@ def network_config(tmp_path, conf: str, edit) -> tuple[str, dict]:
     return str(path), data
 
 
+def snapshotting_learner(tmp_path, kafka_bootstrap: str) -> tuple[str, dict]:
+    """conf/actors_online.yaml's learner over Kafka, alone (no producer), reading ``NAME.raw``: one step per
+    message of 32 rows (its pipeline fitted from the start), a snapshot every 5 steps, no outputs."""
+    def edit(data, name):
+        data["actors"].update(transport="kafka", bootstrap_servers=kafka_bootstrap, progress_s=0.5, producers={})
+        learner = data["actors"]["actors"]["learner"]
+        learner.update(inputs={f"{name}.raw": "train"}, snapshot_every_steps=5, outputs={}, training={"batch_size": 32})
+        learner["pipeline"]["steps"][0]["max_value"] = 16
+        learner.pop("publish_parameters")
+
+    return network_config(tmp_path, "actors_online.yaml", edit)
+
+
 def start_network(path: str, workdir: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "h3spark.cli._main", "actors", path, "--workdir", str(workdir)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -123,14 +136,7 @@ def test_a_learner_joins_the_running_network_and_leaves_it_and_the_first_goes_on
 
 
 def test_an_actor_killed_mid_stream_resumes_from_its_committed_offsets_and_last_snapshot(tmp_path, kafka_bootstrap):
-    def edit(data, name):
-        data["actors"].update(transport="kafka", bootstrap_servers=kafka_bootstrap, progress_s=0.5, producers={})
-        learner = data["actors"]["actors"]["learner"]
-        learner.update(inputs={f"{name}.raw": "train"}, snapshot_every_steps=5, outputs={}, training={"batch_size": 32})
-        learner["pipeline"]["steps"][0]["max_value"] = 16  # fitted from the start: one step per message of 32
-        learner.pop("publish_parameters")
-
-    path, data = network_config(tmp_path, "actors_online.yaml", edit)
+    path, data = snapshotting_learner(tmp_path, kafka_bootstrap)
     name, topic, workdir = data["name"], f"{data['name']}.raw", tmp_path / "w"
     group = f"{name}.learner"
     publish_digits(kafka_bootstrap, topic, slice(0, 32 * 14), per_message=32)  # 14 steps: the last snapshot at 10
