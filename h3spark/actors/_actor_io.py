@@ -60,7 +60,7 @@ class ActorIO:
             if self.state != "failed":
                 self.train_ready(final=True)
                 self.publish_parameters()
-                for topic in self._outputs():
+                for topic in self.config.outputs.ended_at_stop():
                     self.transport.publish(topic, control.end_marker(self.name, self.model.step))
                 self.snapshot()
                 self.state = "stopped"
@@ -73,10 +73,6 @@ class ActorIO:
             self.report()
             self.transport.flush()
             logger.info("actor stopped at step %d state=%s actor=%s", self.model.step, self.state, self.name)
-
-    def _outputs(self) -> list[str]:
-        outputs = self.config.outputs
-        return [topic for topic in (outputs.predictions, outputs.parameters) if topic is not None]
 
     def duplicates(self) -> int:
         return sum(subscription.stats.duplicates for subscription in (self.data, self.control_subscription)

@@ -214,11 +214,9 @@ class Network:
     def _end_for(self, member: Member) -> None:
         """End a failed actor's streams in its name, as it would have when it stopped: the actors that
         read them stop at the end of what it published instead of waiting for it forever."""
-        outputs = member.config.outputs
-        for topic in (outputs.predictions, outputs.parameters):
-            if topic is not None:
-                self.transport.publish(topic, control.end_marker(member.name))
-                self._progress(f"{member.name}: ended its stream on {topic} in its place (it failed)")
+        for topic in member.config.outputs.ended_at_stop():
+            self.transport.publish(topic, control.end_marker(member.name))
+            self._progress(f"{member.name}: ended its stream on {topic} in its place (it failed)")
         self.transport.flush()
 
     def _on_status(self, envelope: Envelope, delivery) -> None:

@@ -173,6 +173,10 @@ class ActorOutputsConfig(StrictModel):
         _check_topic(self.validation, "validation")
         return self
 
+    def ended_at_stop(self) -> list[str]:
+        """The topics whose stream the actor ends (an end marker) when it stops: predictions and parameters."""
+        return [topic for topic in (self.predictions, self.parameters) if topic is not None]
+
 
 class DistillConfig(StrictModel):
     """Learn other actors' predictions with Hinton et al.'s loss at the sender's temperature: ``alpha`` of it on
