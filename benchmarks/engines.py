@@ -10,10 +10,13 @@ CNN spec of conf/train_cnn_mxnet.yaml on the digits (1x8x8), batch 32, one math 
   vs a plain PyTorch loop of the same network and weights; on CPU, and on CUDA when there is one
   (then with the data already on the GPU, batch 256).
 
-Throughput is the steady state: each arm warms up, then the arms take turns (rounds) timing the
-same number of steps; an arm's figure is its median round, a ratio the median over rounds of the
-two arms' ratio in the same round (side by side in time). Every arm runs on one thread in this
-process, so besides samples per second of wall time each gets samples per second of the
+Throughput is the steady state: each arm warms up, then the arms take turns (rounds, many and
+short, the order reversed every round so that neither arm always runs first) timing the same
+number of steps; an arm's figure is its median round, a ratio the median over rounds of the
+two arms' ratio in the same round (side by side in time). Each engine's pair races in a fresh
+process, several times (the engines taking turns), and the rounds of all of them are pooled: the
+same pair measured in two processes differs more than two rounds of one process do (0.81 and
+0.93 for torch in two processes on the idle machine). Every arm runs on one thread, so besides samples per second of wall time each gets samples per second of the
 process's CPU time, which the other work on a shared machine does not change: the CPU ratios
 are ``ratio_mxnet_vs_plain`` and ``ratio_torch_vs_plain`` (the wall ones are ``*_wall``); the GPU
 ratio is by wall time. ``same_init_max_abs_diff``: the largest difference between the initial
@@ -32,6 +35,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -83,8 +88,9 @@ def race(arms: dict[str, tuple[Callable[[int], None], Callable[[], None]]], step
     for step, sync in arms.values():
         rate_of(step, warmup, batch, sync)
     rates: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
-    for _ in range(rounds):
-        for name, (step, sync) in arms.items():
+    for turn in range(rounds):
+        order = list(arms.items())
+        for name, (step, sync) in order if turn % 2 == 0 else reversed(order):  # neither arm always goes first
             rates[name].append(rate_of(step, steps, batch, sync))
     return rates
 
@@ -194,6 +200,14 @@ def ratio(rates: dict, engine: str, plain: str, clock: int) -> float | None:
     return round(statistics.median(e[clock] / p[clock] for e, p in zip(rates[engine], rates[plain])), 3)
 
 
+def ratio_quartiles(rates: dict, engine: str, plain: str, clock: int) -> list[float] | None:
+    """The first and third quartiles of the same-round ratios: how far one round's ratio strays."""
+    if engine not in rates or plain not in rates:
+        return None
+    quartiles = statistics.quantiles([e[clock] / p[clock] for e, p in zip(rates[engine], rates[plain])], n=4)
+    return [round(quartiles[0], 3), round(quartiles[2], 3)]
+
+
 def median_rate(rounds: list[tuple[float, float]], clock: int) -> float:
     return statistics.median(rate[clock] for rate in rounds)
 
@@ -203,31 +217,55 @@ PAIRS = {"mxnet": ("MXNet engine (MXNetModel.train_step)", "plain Gluon loop"),
          "torch_gpu": ("torch engine (TorchModel.train_tensors, cuda)", "plain torch loop (cuda)")}
 
 
-def measure(steps: int, warmup: int, rounds: int) -> tuple[dict[str, list[tuple[float, float]]], float | None]:
-    """Every arm's (wall, CPU) samples/s by round that this environment can run, and same_init_max_abs_diff."""
+def race_engine(engine: str, steps: int, warmup: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """One engine's arms raced in this process: "mxnet", or "torch" (CPU, and CUDA when there is one)."""
     spec, batches = cnn_spec(), digit_batches(BATCH)
-    has_mxnet, has_torch = (importlib.util.find_spec(name) is not None for name in ("mxnet", "torch"))
-    rates: dict[str, list[tuple[float, float]]] = {}
-    if has_mxnet:
-        rates.update(race(mxnet_arms(spec, batches), steps, warmup, rounds, BATCH))
-    if has_torch:
-        import torch
+    if engine == "mxnet":
+        return race(mxnet_arms(spec, batches), steps, warmup, rounds, BATCH)
+    import torch
 
-        torch.set_num_threads(1)
-        rates.update(race(torch_arms(spec, batches, "cpu"), steps, warmup, rounds, BATCH))
-        if torch.cuda.is_available():
-            rates.update(race(torch_arms(spec, digit_batches(GPU_BATCH), "cuda"), steps, warmup, rounds, GPU_BATCH))
-    return rates, (same_init_max_abs_diff(spec, batches[0][0]) if has_mxnet and has_torch else None)
+    torch.set_num_threads(1)
+    rates = race(torch_arms(spec, batches, "cpu"), steps, warmup, rounds, BATCH)
+    if torch.cuda.is_available():
+        rates.update(race(torch_arms(spec, digit_batches(GPU_BATCH), "cuda"), steps, warmup, rounds, GPU_BATCH))
+    return rates
+
+
+def measure(steps: int, warmup: int, rounds: int, processes: int) -> tuple[dict[str, list[tuple[float, float]]], float | None]:
+    """Every arm's (wall, CPU) samples/s by round that this environment can run, pooled over
+    ``processes`` fresh processes per engine (the engines taking turns), and same_init_max_abs_diff.
+    A fresh process per race: the same pair measured in two processes differs more (memory
+    placement, the other engine's runtime loaded beside it) than two rounds in one process."""
+    engines = [name for name in ("mxnet", "torch") if importlib.util.find_spec(name) is not None]
+    rates: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(processes):
+        for engine in engines:
+            done = subprocess.run([sys.executable, __file__, "--race", engine, "--steps", str(steps), "--warmup", str(warmup),
+                                   "--rounds", str(rounds)], check=True, stdout=subprocess.PIPE, text=True)
+            for name, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                rates.setdefault(name, []).extend(tuple(rate) for rate in value)
+    if engines != ["mxnet", "torch"]:
+        return rates, None
+    spec, batches = cnn_spec(), digit_batches(BATCH)
+    return rates, same_init_max_abs_diff(spec, batches[0][0])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="about a minute: fewer and shorter rounds")
-    steps, warmup, rounds = (300, 100, 3) if parser.parse_args().quick else (1500, 300, 5)
-    rates, diff = measure(steps, warmup, rounds)
+    parser.add_argument("--race", choices=("mxnet", "torch"), help=argparse.SUPPRESS)  # one process's race (internal)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.race:
+        print(json.dumps(race_engine(args.race, args.steps, args.warmup, args.rounds)))
+        return 0
+    steps, warmup, rounds, processes = (150, 100, 4, 2) if args.quick else (400, 300, 8, 3)
+    rates, diff = measure(steps, warmup, rounds, processes)
     load = os.getloadavg()[0]
     print(f"engines: the CNN of {SPEC_CONF.relative_to(ROOT)} on the digits, batch {BATCH} (GPU {GPU_BATCH}), "
-          f"1 thread, {rounds} rounds of {steps} steps (medians); {platform.node()}, {os.cpu_count()} cores, load {load:.1f}")
+          f"1 thread, {processes} processes x {rounds} rounds of {steps} steps (medians); {platform.node()}, {os.cpu_count()} cores, load {load:.1f}")
     print(f"{'arm':46} {'samples/s':>12} {'per CPU s':>12}")
     for name, rounds_of_arm in rates.items():
         print(f"{name:46} {median_rate(rounds_of_arm, WALL):12,.0f} {median_rate(rounds_of_arm, CPU):12,.0f}")
@@ -237,9 +275,10 @@ def main() -> int:
                       "same_init_max_abs_diff": diff,
                       "ratio_mxnet_vs_plain_wall": ratio(rates, *PAIRS["mxnet"], WALL),
                       "ratio_torch_vs_plain_wall": ratio(rates, *PAIRS["torch"], WALL),
+                      "ratio_quartiles": {pair: ratio_quartiles(rates, *PAIRS[pair], CPU) for pair in ("mxnet", "torch")},
                       "samples_per_s": {name: round(median_rate(value, WALL), 1) for name, value in rates.items()},
                       "samples_per_cpu_s": {name: round(median_rate(value, CPU), 1) for name, value in rates.items()},
-                      "batch_size": BATCH, "steps": steps, "rounds": rounds, "load_average": round(load, 2)}))
+                      "batch_size": BATCH, "steps": steps, "rounds": rounds, "processes": processes, "load_average": round(load, 2)}))
     return 0
 
 

@@ -165,13 +165,20 @@ class TorchModel(Model):
         if not torch.is_tensor(features):
             data = torch.from_numpy(self.batch(features)).to(self.device)
             return data, torch.from_numpy(self.labels(labels, len(data))).to(self.device)
-        if features.dim() == 0 or math.prod(features.shape[1:]) != self.spec.features:
-            raise DataError(f"the model takes rows of shape {self.spec.input_shape} ({self.spec.features} values); "
-                            f"got a batch of shape {tuple(features.shape)}.")
-        data = features.to(self.device, torch.float32, non_blocking=True).reshape(len(features), *self.spec.input_shape)
-        target = torch.as_tensor(labels).to(self.device, torch.long, non_blocking=True).reshape(-1)
-        if len(target) != len(data):
-            raise DataError(f"the batch has {len(data)} rows of features but {len(target)} labels; give one label per row.")
+        # every step of a tensor-fed loop comes here: shapes are read once and nothing is reshaped
+        # that already has its shape (a reshape or len() of a tensor costs microseconds in Python)
+        shape, input_shape = features.shape, self.spec.input_shape
+        if not shape or math.prod(shape[1:]) != self.spec.features:
+            raise DataError(f"the model takes rows of shape {input_shape} ({self.spec.features} values); "
+                            f"got a batch of shape {tuple(shape)}.")
+        data = features.to(self.device, torch.float32, non_blocking=True)
+        if shape[1:] != input_shape:
+            data = data.reshape(shape[0], *input_shape)
+        target = (labels if torch.is_tensor(labels) else torch.as_tensor(labels)).to(self.device, torch.long, non_blocking=True)
+        if target.dim() != 1:
+            target = target.reshape(-1)
+        if target.shape[0] != shape[0]:
+            raise DataError(f"the batch has {shape[0]} rows of features but {target.shape[0]} labels; give one label per row.")
         return data, target
 
     def _loss_backward(self, data, target):
