@@ -8,8 +8,11 @@ of a launch: the wall time from starting it to the workers' first finished step 
 RESULT carries ``first_step_at``), minus the plain launch's:
 - ``startup_overhead_s``: ``h3spark launch`` in a fresh process (cold: Python, JVM, Spark's
   Python workers, the barrier stage);
-- ``startup_overhead_warm_s``: the second ``h3spark.train.launch`` call of one Python process,
-  as a notebook makes it (the session and Spark's Python workers already run).
+- ``startup_overhead_warm_s``: the later ``h3spark.train.launch`` calls of one Python process,
+  as a notebook makes them (the session and Spark's Python workers already run).
+The full run repeats each (3 plain and 3 cold launches taking turns, 3 warm calls) and takes
+medians; ``--quick`` runs each once. The driver JVM starts from its class-data archive when
+scripts/setup.sh has built it (h3spark.spark.build_jvm_archive).
 ``time_to_worker_start_s`` splits that: until the workers' scripts began (the launcher's own part;
 after it both launches do the same work, however busy the host). ``--torch-only`` (the GPU machine: torch,
 no MXNet or Java) measures the torch figures instead, on CUDA when there is one, else CPU:
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -58,9 +62,9 @@ def run_h3spark(args: list[str]) -> tuple[list[dict], float, tuple[float, float]
     return results, time.perf_counter() - started, since_launch(results, launched_at)
 
 
-def run_h3spark_twice(args: list[str]) -> list[tuple[float, float]]:
-    """Two ``h3spark.train.launch`` calls in one Python process (the second is warm): ``since_launch`` of each."""
-    done = subprocess.run([sys.executable, __file__, "--api-calls", "2", "--", *args], capture_output=True, text=True,
+def run_api_calls(count: int, args: list[str]) -> list[tuple[float, float]]:
+    """``count`` ``h3spark.train.launch`` calls in one Python process (all but the first warm): ``since_launch`` of each."""
+    done = subprocess.run([sys.executable, __file__, "--api-calls", str(count), "--", *args], capture_output=True, text=True,
                           env={**os.environ, **THREADS})
     if done.returncode:
         raise SystemExit(f"h3spark.train.launch failed:\n{done.stderr[-2000:]}")
@@ -228,9 +232,20 @@ def main() -> int:
         return 0
     rows = 20480 if options.quick else 81920
     args = ["--rows", str(rows), "--epochs", "2", "--target-accuracy", "0.9"]
-    plain, plain_wall, (plain_start, plain_first) = run_plain(args)
-    h3, h3_wall, (h3_start, h3_first) = run_h3spark(args)
-    (api_cold_start, api_cold_first), (api_warm_start, api_warm_first) = run_h3spark_twice(args)
+    # Start-up is a few seconds that a shared machine moves by one or two: the full run repeats
+    # each launch (plain and cold h3spark taking turns; warm calls in one process) and takes medians.
+    repeats = 1 if options.quick else 3
+    plains, h3s = [], []
+    for _ in range(repeats):
+        plains.append(run_plain(args))
+        h3s.append(run_h3spark(args))
+    plain, plain_wall, _ = plains[0]
+    h3, h3_wall, _ = h3s[0]
+    plain_start, plain_first = (statistics.median(run[2][part] for run in plains) for part in (0, 1))
+    h3_start, h3_first = (statistics.median(run[2][part] for run in h3s) for part in (0, 1))
+    calls = run_api_calls(1 + repeats, args)
+    (api_cold_start, api_cold_first), warm_calls = calls[0], calls[1:]
+    api_warm_start, api_warm_first = (statistics.median(call[part] for call in warm_calls) for part in (0, 1))
     local, local_wall = run_local(args)
     table = [("h3spark launch dist_sync 2w+1s", h3, h3_wall), ("plain ps-lite dist_sync 2w+1s", plain, plain_wall),
              ("local kvstore 1 worker", local, local_wall)]
@@ -238,9 +253,9 @@ def main() -> int:
     for name, results, wall in table:
         reach = max((r["time_to_accuracy_s"] or float("nan")) for r in results)
         print(f"{name:34} {per_worker(results):17,.0f} {reach:20.2f} {wall:9.1f}")
-    print(f"time to the workers' start / first step (s): plain {plain_start:.2f} / {plain_first:.2f}, h3spark launch "
-          f"{h3_start:.2f} / {h3_first:.2f} (cold), h3spark.train.launch {api_cold_start:.2f} / {api_cold_first:.2f} "
-          f"(first call), {api_warm_start:.2f} / {api_warm_first:.2f} (second call)")
+    print(f"time to the workers' start / first step (s; medians of {repeats}): plain {plain_start:.2f} / {plain_first:.2f}, "
+          f"h3spark launch {h3_start:.2f} / {h3_first:.2f} (cold), h3spark.train.launch {api_cold_start:.2f} / "
+          f"{api_cold_first:.2f} (first call), {api_warm_start:.2f} / {api_warm_first:.2f} (later calls)")
     print(json.dumps({"ratio_vs_plain_launch": round(per_worker(h3) / per_worker(plain), 3),
                       "dist_sync_samples_per_s": round(per_worker(h3), 1),
                       "plain_dist_sync_samples_per_s": round(per_worker(plain), 1),
@@ -250,10 +265,10 @@ def main() -> int:
                       "startup_overhead_s": round(h3_first - plain_first, 2),
                       "startup_overhead_warm_s": round(api_warm_first - plain_first, 2),
                       "time_to_first_step_s": {"plain": round(plain_first, 2), "h3spark": round(h3_first, 2),
-                                               "api_first_call": round(api_cold_first, 2), "api_second_call": round(api_warm_first, 2)},
+                                               "api_first_call": round(api_cold_first, 2), "api_later_calls": round(api_warm_first, 2)},
                       "time_to_worker_start_s": {"plain": round(plain_start, 2), "h3spark": round(h3_start, 2),
-                                                 "api_first_call": round(api_cold_start, 2), "api_second_call": round(api_warm_start, 2)},
-                      "ratio_vs_plain_torch": None, "ratio_fed_vs_resident": None}))
+                                                 "api_first_call": round(api_cold_start, 2), "api_later_calls": round(api_warm_start, 2)},
+                      "repeats": repeats, "ratio_vs_plain_torch": None, "ratio_fed_vs_resident": None}))
     return 0
 
 

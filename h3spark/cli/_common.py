@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from h3spark.config import H3SparkConfig, load_config
+if TYPE_CHECKING:  # the config package costs ~0.4 s to import; commands that load no config never do
+    from h3spark.config import H3SparkConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_from_args(args: argparse.Namespace) -> H3SparkConfig:
     """Load ``args.config`` with the ``--set`` overrides (raises ConfigError), model specs' shapes checked."""
+    from h3spark.config import load_config
     from h3spark.train import validation_context
 
     return load_config(args.config, overrides=args.overrides, context=validation_context())

@@ -16,23 +16,27 @@ import sys
 from h3spark.cli._common import CommonOptions
 from h3spark.errors import H3SparkError, UsageError
 
-_COMMAND_MODULES = (
-    "h3spark.cli._run",
-    "h3spark.cli._services",
-    "h3spark.cli._preprocess",
-    "h3spark.cli._launch",
-    "h3spark.cli._train",
-    "h3spark.cli._experiment",
-    "h3spark.cli._tensorboard",
-    "h3spark.cli._actors",
-    "h3spark.cli._stream",
-    "h3spark.cli._gates",
-    "h3spark.cli._predict",
-    "h3spark.cli._serve",
-    "h3spark.cli._web",
-    "h3spark.cli._report",
-    "h3spark.cli._config_reference",
-)
+# Every command, in the order --help lists them, and the module that registers it. A run names
+# one command, and only its module is imported: the others would import what they run (the
+# serving stack, pandas, ...), about 1.5 s of a 2-core machine before, say, a launch's JVM starts.
+_COMMANDS = {
+    "run": "h3spark.cli._run",
+    "validate": "h3spark.cli._run",
+    "services": "h3spark.cli._services",
+    "preprocess": "h3spark.cli._preprocess",
+    "launch": "h3spark.cli._launch",
+    "train": "h3spark.cli._train",
+    "experiment": "h3spark.cli._experiment",
+    "tensorboard": "h3spark.cli._tensorboard",
+    "actors": "h3spark.cli._actors",
+    "stream": "h3spark.cli._stream",
+    "gates": "h3spark.cli._gates",
+    "predict": "h3spark.cli._predict",
+    "serve": "h3spark.cli._serve",
+    "web": "h3spark.cli._web",
+    "report": "h3spark.cli._report",
+    "config": "h3spark.cli._config_reference",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,14 +46,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: with every command, or with ``command``'s only (when it is one)."""
     import importlib
 
     common = CommonOptions.build(_Parser)
     parser = _Parser(prog="h3spark", description="Spark-integrated distributed training: "
                      "ingest, preprocess, feed, train, tune and connect models.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
+    for name in [_COMMANDS[command]] if command in _COMMANDS else dict.fromkeys(_COMMANDS.values()):
         importlib.import_module(name).register(subparsers, common)
     # the commands whose parser got --set (from common.config): only they take --workdir and --set
     parser.set_defaults(config_commands=sorted(name for name, sub in subparsers.choices.items()
@@ -68,8 +73,9 @@ def _refuse_config_options(argv: list[str], config_commands: list[str]) -> None:
         return
     for word in words:
         if word.split("=", 1)[0] in _CONFIG_OPTIONS:
+            every = build_parser().get_default("config_commands")  # the parser at hand may hold one command only
             raise UsageError(f"'h3spark {command}' takes no {word.split('=', 1)[0]} (it loads no config); only "
-                             f"{', '.join(config_commands)} take --workdir and --set. See: h3spark {command} --help")
+                             f"{', '.join(every)} take --workdir and --set. See: h3spark {command} --help")
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -81,8 +87,8 @@ def _configure_logging(verbosity: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     try:
-        parser = build_parser()
         argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(argv[0] if argv else None)
         _refuse_config_options(argv, parser.get_default("config_commands"))
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

@@ -2,7 +2,8 @@
 
 from h3spark.spark._failures import carrying_errors, spark_errors, translate
 from h3spark.spark._jobs import JobGroup
+from h3spark.spark._jvm_archive import build_jvm_archive, jvm_archive_options
 from h3spark.spark._session import SparkStart, effective_master, get_spark, start_spark, stop_spark
 from h3spark.spark._slots import task_slots
 
-__all__ = ["get_spark", "effective_master", "start_spark", "SparkStart", "stop_spark", "task_slots", "JobGroup", "spark_errors", "carrying_errors", "translate"]
+__all__ = ["get_spark", "effective_master", "start_spark", "SparkStart", "stop_spark", "build_jvm_archive", "jvm_archive_options", "task_slots", "JobGroup", "spark_errors", "carrying_errors", "translate"]

@@ -17,6 +17,7 @@ import threading
 import time
 
 from h3spark.config import SparkConfig
+from h3spark.spark._jvm_archive import jvm_archive_options
 from h3spark.spark._logs import quiet_task_failures
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def get_spark(config: SparkConfig | None = None, launch_only: bool = False):
     """Return the process's SparkSession (made in any thread), or build one from ``config``.
 
     ``launch_only``: the session will run launches only (the CLI's ``train`` and ``launch``), so
-    its JVM starts with LAUNCH_JAVA_OPTIONS unless the config sets spark.driver.extraJavaOptions."""
+    its JVM starts with LAUNCH_JAVA_OPTIONS. Every driver JVM uses the class-data archive once
+    ``build_jvm_archive`` has made it (see ``_jvm_archive``). A config that sets
+    spark.driver.extraJavaOptions replaces both."""
     from pyspark.sql import SparkSession
 
     config = config or SparkConfig()
@@ -153,8 +156,9 @@ def _conf_for(master: str, config: SparkConfig, submitted, launch_only: bool = F
     conf = dict(_DEFAULT_CONF)
     if master.startswith(_LOCAL_MASTERS):
         conf.update(_LOCAL_CONF)
-    if launch_only:
-        conf["spark.driver.extraJavaOptions"] = LAUNCH_JAVA_OPTIONS
+    java_options = ([LAUNCH_JAVA_OPTIONS] if launch_only else []) + jvm_archive_options()
+    if java_options:
+        conf["spark.driver.extraJavaOptions"] = " ".join(java_options)
     conf["spark.pyspark.python"] = sys.executable
     conf.update({key: _spark_value(value) for key, value in config.conf.items()})
     return {key: value for key, value in conf.items() if not submitted.contains(key)}

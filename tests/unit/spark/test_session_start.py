@@ -16,7 +16,8 @@ def _no_submitted_conf():
     return SparkConf(loadDefaults=False)
 
 
-def test_a_launch_only_session_gets_the_light_jvm_unless_the_config_or_spark_submit_says_otherwise():
+def test_a_launch_only_session_gets_the_light_jvm_unless_the_config_or_spark_submit_says_otherwise(monkeypatch, tmp_path):
+    monkeypatch.setenv("H3SPARK_JVM_ARCHIVE_DIR", str(tmp_path))  # no class-data archive there
     key = "spark.driver.extraJavaOptions"
     assert key not in _conf_for("local[2]", SparkConfig(), _no_submitted_conf())
     assert _conf_for("local[2]", SparkConfig(), _no_submitted_conf(), launch_only=True)[key] == LAUNCH_JAVA_OPTIONS
