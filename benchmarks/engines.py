@@ -16,10 +16,11 @@ number of steps; an arm's figure is its median round, a ratio the median over ro
 two arms' ratio in the same round (side by side in time). Each engine's pair races in a fresh
 process, several times (the engines taking turns), and the rounds of all of them are pooled: the
 same pair measured in two processes differs more than two rounds of one process do (0.81 and
-0.93 for torch in two processes on the idle machine). Every arm runs on one thread, so besides samples per second of wall time each gets samples per second of the
-process's CPU time, which the other work on a shared machine does not change: the CPU ratios
-are ``ratio_mxnet_vs_plain`` and ``ratio_torch_vs_plain`` (the wall ones are ``*_wall``); the GPU
-ratio is by wall time. ``same_init_max_abs_diff``: the largest difference between the initial
+0.93 for torch in two processes on the idle machine). Every arm runs on one thread, so besides
+samples per second of wall time each gets samples per second of the process's CPU time, which
+the other work on a shared machine does not change: the CPU ratios are ``ratio_mxnet_vs_plain``
+and ``ratio_torch_vs_plain`` (the wall ones are ``*_wall``; ``ratio_quartiles`` the spread of the
+same-round CPU ratios); the GPU ratio is by wall time. ``same_init_max_abs_diff``: the largest difference between the initial
 logits of MXNetModel and TorchModel built from the spec and seed 0.
 
 Prints a table; the last line is one JSON object with ``ratio_mxnet_vs_plain``,
