@@ -1,9 +1,9 @@
 """A class-data archive (AppCDS, JDK 13+) for the Spark driver JVM: the classes a session start
 loads are mapped from one file instead of being read, parsed and verified from Spark's jars
 each time. On the idle 2-core machine a local session started in 8.1-9.2 s without it and in
-3.9-4.0 s with it, and the first barrier job took 1.9-2.2 s instead of 2.6-3.2 s.
+3.9-4.9 s with it, and the first barrier job took 1.9-2.2 s instead of 2.6-3.2 s.
 
-    >>> build_jvm_archive()      # once per environment: scripts/setup.sh does it (about 20 s)
+    >>> build_jvm_archive()      # once per environment: scripts/setup.sh does it (about 50 s here)
     >>> jvm_archive_options()    # ["-XX:SharedArchiveFile=..."] once it exists, else []
 
 The archive belongs to one Java and one set of Spark jars, so its name carries both (a new
