@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import time
 
-EXECUTOR_WAIT_S = 10.0
+# As Spark's own spark.scheduler.maxRegisteredResourcesWaitingTime: a standalone cluster's executor
+# JVMs start without the driver's class-data archive, and on a busy 2-core machine they registered
+# more than 10 s after the (now faster) driver's session was ready. The wait ends as soon as the
+# slots are there.
+EXECUTOR_WAIT_S = 30.0
 _POLL_S = 0.5
 
 

@@ -22,7 +22,6 @@ from h3spark.train._watch import launch_failed, watch_events
 
 logger = logging.getLogger(__name__)
 
-EXECUTOR_WAIT_S = 10.0
 START_TIMEOUT_S = 30.0
 CANCEL_WAIT_S = 15.0
 
@@ -49,9 +48,10 @@ def run_barrier(spark, spec: LaunchSpec, start_timeout_s: float = START_TIMEOUT_
     return _results([json.loads(text) for text in job.result], spec.num_workers)
 
 
-def require_slots(sc, needed: int, wait_s: float = EXECUTOR_WAIT_S) -> None:
-    """Fail fast when the cluster cannot run ``needed`` tasks at once (executors get ``wait_s`` to register)."""
-    slots = task_slots(sc, needed, wait_s)
+def require_slots(sc, needed: int) -> None:
+    """Fail fast when the cluster cannot run ``needed`` tasks at once (once its executors had
+    ``task_slots``' time to register)."""
+    slots = task_slots(sc, needed)
     if slots < needed:
         raise UsageError(
             f"the launch needs {needed} task slots at once (one per worker), but the Spark cluster at "
