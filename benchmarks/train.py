@@ -6,12 +6,19 @@
 Prints a table; the last line is one JSON object. Besides throughput it holds the start-up cost
 of a launch: the wall time from starting it to the workers' first finished step (each worker's
 RESULT carries ``first_step_at``), minus the plain launch's:
-- ``startup_overhead_s``: ``h3spark launch`` in a fresh process (cold: Python, JVM, Spark's
-  Python workers, the barrier stage);
+- ``startup_overhead_s``: ``h3spark launch --remote`` in a fresh process (cold: Python, imports,
+  the barrier stage) on a resident Spark Connect server (``h3spark services up connect``, started
+  here when it is not running), as a cluster's driver is already up for its users. The process
+  starts no JVM; the server's Python workers for h3spark's shared session run since this user's
+  first launch there, which the benchmark makes first;
+- ``startup_overhead_new_session_s``: the same in a server session of its own (another user's first
+  launch on that server: Spark starts that session's Python workers);
+- ``startup_overhead_embedded_s``: ``h3spark launch`` in a fresh process with its own driver JVM
+  (local master: Python, JVM, Spark's Python workers, the barrier stage);
 - ``startup_overhead_warm_s``: the later ``h3spark.train.launch`` calls of one Python process,
   as a notebook makes them (the session and Spark's Python workers already run).
-The full run repeats each (3 plain and 3 cold launches taking turns, 3 warm calls) and takes
-medians; ``--quick`` runs each once. The driver JVM starts from its class-data archive when
+The full run repeats each (3 plain and 3 cold launches taking turns, 3 on the Connect server,
+3 warm calls) and takes medians; ``--quick`` runs each once. The driver JVM starts from its class-data archive when
 scripts/setup.sh has built it (h3spark.spark.build_jvm_archive).
 ``time_to_worker_start_s`` splits that: until the workers' scripts began (the launcher's own part;
 after it both launches do the same work, however busy the host). ``--torch-only`` (the GPU machine: torch,
@@ -26,6 +33,7 @@ no MXNet or Java) measures the torch figures instead, on CUDA when there is one,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -33,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,16 +59,42 @@ def since_launch(results: list[dict], launched_at: float) -> tuple[float, float]
     return max(r["started_at"] for r in results) - launched_at, max(r["first_step_at"] for r in results) - launched_at
 
 
-def run_h3spark(args: list[str]) -> tuple[list[dict], float, tuple[float, float]]:
-    """``h3spark launch`` in a fresh process: its results, wall time and ``since_launch``."""
+def run_h3spark(args: list[str], where: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                ) -> tuple[list[dict], float, tuple[float, float]]:
+    """``h3spark launch [where]`` in a fresh process: its results, wall time and ``since_launch``."""
     launched_at, started = time.time(), time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "launch", "-n", "2", "-s", "1",
-                           "--start-timeout", str(START_TIMEOUT_S), "--",
-                           sys.executable, SCRIPT, *args], capture_output=True, text=True, env={**os.environ, **THREADS})
+    done = subprocess.run([sys.executable, "-m", "h3spark.cli._main", "launch", "-n", "2", "-s", "1", *where,
+                           "--start-timeout", str(START_TIMEOUT_S), "--", sys.executable, SCRIPT, *args],
+                          capture_output=True, text=True, env={**os.environ, **THREADS, **(env or {})})
     if done.returncode:
         raise SystemExit(f"h3spark launch failed:\n{done.stderr[-2000:]}")
     results = results_from(done.stdout)
     return results, time.perf_counter() - started, since_launch(results, launched_at)
+
+
+@contextlib.contextmanager
+def connect_server():
+    """The URL of the local Spark Connect service (``h3spark services up connect``), started here and
+    stopped at the end unless it was running already."""
+    from h3spark import services
+
+    running = "connect" in services.status()
+    endpoint = services.up(["connect"])["connect"]
+    try:
+        yield endpoint.uri
+    finally:
+        if not running:
+            services.down(["connect"])
+
+
+def run_connect(args: list[str], url: str, repeats: int) -> tuple[list, tuple[list[dict], float, tuple[float, float]]]:
+    """Cold ``h3spark launch --remote`` processes on the resident server: ``repeats`` of them as any user's
+    after their first (the shared session's Python workers warm), and one in a session of its own
+    (a user's first launch on this server: Spark starts the session's Python workers)."""
+    where = ("--remote", url)
+    run_h3spark(args, where)  # this user's session on the server exists from here on (a first launch)
+    resident = [run_h3spark(args, where) for _ in range(repeats)]
+    return resident, run_h3spark(args, where, {"LOGNAME": f"h3spark-bench-{uuid.uuid4().hex[:8]}"})
 
 
 def run_api_calls(count: int, args: list[str]) -> list[tuple[float, float]]:
@@ -243,11 +278,15 @@ def main() -> int:
     h3, h3_wall, _ = h3s[0]
     plain_start, plain_first = (statistics.median(run[2][part] for run in plains) for part in (0, 1))
     h3_start, h3_first = (statistics.median(run[2][part] for run in h3s) for part in (0, 1))
+    with connect_server() as url:
+        resident, new_session = run_connect(args, url, repeats)
+    connect_start, connect_first = (statistics.median(run[2][part] for run in resident) for part in (0, 1))
     calls = run_api_calls(1 + repeats, args)
     (api_cold_start, api_cold_first), warm_calls = calls[0], calls[1:]
     api_warm_start, api_warm_first = (statistics.median(call[part] for call in warm_calls) for part in (0, 1))
     local, local_wall = run_local(args)
-    table = [("h3spark launch dist_sync 2w+1s", h3, h3_wall), ("plain ps-lite dist_sync 2w+1s", plain, plain_wall),
+    table = [("h3spark launch dist_sync 2w+1s", h3, h3_wall), ("h3spark launch --remote (Connect)", *resident[0][:2]),
+             ("plain ps-lite dist_sync 2w+1s", plain, plain_wall),
              ("local kvstore 1 worker", local, local_wall)]
     print(f"{'run':34} {'samples/s/worker':>17} {'time to 0.9 acc (s)':>20} {'wall (s)':>9}")
     for name, results, wall in table:
@@ -255,18 +294,24 @@ def main() -> int:
         print(f"{name:34} {per_worker(results):17,.0f} {reach:20.2f} {wall:9.1f}")
     print(f"time to the workers' start / first step (s; medians of {repeats}): plain {plain_start:.2f} / {plain_first:.2f}, "
           f"h3spark launch {h3_start:.2f} / {h3_first:.2f} (cold), h3spark.train.launch {api_cold_start:.2f} / "
-          f"{api_cold_first:.2f} (first call), {api_warm_start:.2f} / {api_warm_first:.2f} (later calls)")
+          f"{api_cold_first:.2f} (first call), {api_warm_start:.2f} / {api_warm_first:.2f} (later calls), "
+          f"h3spark launch --remote {connect_start:.2f} / {connect_first:.2f} (cold process, resident server), "
+          f"{new_session[2][0]:.2f} / {new_session[2][1]:.2f} (the same in a new server session)")
     print(json.dumps({"ratio_vs_plain_launch": round(per_worker(h3) / per_worker(plain), 3),
                       "dist_sync_samples_per_s": round(per_worker(h3), 1),
                       "plain_dist_sync_samples_per_s": round(per_worker(plain), 1),
                       "local_samples_per_s": round(per_worker(local), 1),
                       "time_to_accuracy_s": {"h3spark": h3[0]["time_to_accuracy_s"], "plain": plain[0]["time_to_accuracy_s"],
                                              "local": local[0]["time_to_accuracy_s"]},
-                      "startup_overhead_s": round(h3_first - plain_first, 2),
+                      "startup_overhead_s": round(connect_first - plain_first, 2),
                       "startup_overhead_warm_s": round(api_warm_first - plain_first, 2),
+                      "startup_overhead_embedded_s": round(h3_first - plain_first, 2),
+                      "startup_overhead_new_session_s": round(new_session[2][1] - plain_first, 2),
                       "time_to_first_step_s": {"plain": round(plain_first, 2), "h3spark": round(h3_first, 2),
+                                               "connect": round(connect_first, 2), "connect_new_session": round(new_session[2][1], 2),
                                                "api_first_call": round(api_cold_first, 2), "api_later_calls": round(api_warm_first, 2)},
                       "time_to_worker_start_s": {"plain": round(plain_start, 2), "h3spark": round(h3_start, 2),
+                                                 "connect": round(connect_start, 2), "connect_new_session": round(new_session[2][0], 2),
                                                  "api_first_call": round(api_cold_start, 2), "api_later_calls": round(api_warm_start, 2)},
                       "repeats": repeats, "ratio_vs_plain_torch": None, "ratio_fed_vs_resident": None}))
     return 0

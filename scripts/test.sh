@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the environment, start the real services the integration tests need
-# (Kafka, HDFS, Spark standalone, PostgreSQL on 127.0.0.1), run every test, and stop the services this
+# (Kafka, HDFS, Spark standalone, PostgreSQL, Spark Connect on 127.0.0.1), run every test, and stop the services this
 # script started, also when tests fail or the run is interrupted. Services that were
 # already running are left running. Extra arguments go to pytest.
 set -euo pipefail
@@ -19,7 +19,7 @@ trap stop_services EXIT
 trap 'exit 130' INT TERM
 
 running=$(.venv/bin/h3spark services status | cut -d" " -f1 || true)
-for service in kafka hdfs spark postgres; do
+for service in kafka hdfs spark postgres connect; do
   if ! grep -qx "$service" <<<"$running"; then
     started+=("$service")
   fi

@@ -16,6 +16,8 @@ def register(subparsers, common) -> None:
     parser.add_argument("-n", "--num-workers", type=int, required=True, help="number of workers (one Spark task each)")
     parser.add_argument("-s", "--num-servers", type=int, default=None, help="number of servers (default: as many as workers)")
     parser.add_argument("--master", help="Spark master, e.g. spark://127.0.0.1:7077 (default: local[N])")
+    parser.add_argument("--remote", metavar="URL", help="run on a Spark Connect server's resident driver instead of a "
+                        "JVM of this process, e.g. sc://127.0.0.1:15002 (h3spark services up connect)")
     parser.add_argument("--kind", choices=("ps", "torch"), default="ps",
                         help="ps: MXNet ps-lite roles (DMLC_*); torch: MASTER_ADDR/RANK/WORLD_SIZE for torch.distributed")
     parser.add_argument("--local", action="store_true", help="run the roles as local processes, without Spark or Java")
@@ -31,7 +33,10 @@ def _launch(args) -> int:
     if not command:
         raise UsageError("give the command after '--', e.g. h3spark launch -n 2 -s 1 -- python train.py")
     servers = args.num_servers if args.num_servers is not None else args.num_workers
-    spark = None if args.local else _spark_for(args.master, args.num_workers)  # the JVM starts while h3spark.train loads
+    chosen = [flag for flag, value in (("--master", args.master), ("--remote", args.remote), ("--local", args.local)) if value]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} each choose where the launch runs; give one of them.")
+    spark = None if args.local else _spark_for(args.master, args.remote, args.num_workers)  # the JVM starts while h3spark.train loads
     from h3spark.train import launch
 
     launch(command, num_workers=args.num_workers, num_servers=servers, kind=args.kind,
@@ -40,9 +45,16 @@ def _launch(args) -> int:
     return 0
 
 
-def _spark_for(master: str | None, num_workers: int):
+def _spark_for(master: str | None, remote: str | None, num_workers: int):
+    from pydantic import ValidationError
+
     from h3spark.config import SparkConfig
     from h3spark.spark import start_spark
 
-    return start_spark(SparkConfig(master=master or f"local[{num_workers}]", app_name="h3spark-launch",
-                                   conf={"spark.ui.enabled": False}), launch_only=True)
+    try:
+        config = SparkConfig(master=master or f"local[{num_workers}]", app_name="h3spark-launch", remote=remote,
+                             conf={"spark.ui.enabled": False})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise UsageError(f"--{problem['loc'][0]} {problem['input']!r} {problem['msg'].removeprefix('Value error, ')}") from None
+    return start_spark(config, launch_only=True)

@@ -1,4 +1,4 @@
-"""``h3spark services up|down|status [kafka] [hdfs] [spark] [postgres]``: local services for development and tests."""
+"""``h3spark services up|down|status [kafka] [hdfs] [spark] [postgres] [connect]``: local services for development and tests."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ _PORT_FLAGS = (
     ("--spark-port", "spark_port", "Spark master port (default 7077; env H3SPARK_SPARK_PORT)"),
     ("--spark-webui-port", "spark_webui_port", "Spark master web UI port (default 8080)"),
     ("--postgres-port", "postgres_port", "PostgreSQL port (default 5433; env H3SPARK_POSTGRES_PORT)"),
+    ("--connect-port", "connect_port", "Spark Connect server port (default 15002; env H3SPARK_CONNECT_PORT)"),
 )
-_NAMES_HELP = "kafka, hdfs, spark and/or postgres (default: all four)"
+_NAMES_HELP = "kafka, hdfs, spark, postgres and/or connect (default: all five)"
 
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser("services", parents=[common.plain], help="start, stop or show the local Kafka, HDFS, "
-                              "Spark standalone and PostgreSQL services (for development and tests)")
+                              "Spark standalone, PostgreSQL and Spark Connect services (for development and tests)")
     actions = p.add_subparsers(dest="services_action", metavar="ACTION", parser_class=type(p))
     up = actions.add_parser("up", parents=[common.plain], help="start services and wait until they are ready")
     up.add_argument("names", nargs="*", metavar="SERVICE", help=_NAMES_HELP)

@@ -18,6 +18,16 @@ class SparkConfig(StrictModel):
     app_name: str = "h3spark"
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    remote: str | None = Field(default=None, description=(
+        "a Spark Connect server, e.g. sc://127.0.0.1:15002 (h3spark services up connect): launches ('h3spark train', "
+        "'h3spark launch') run on its resident driver, with no JVM in this process; master and conf are the server's"))
+
+    @field_validator("remote")
+    @classmethod
+    def _connect_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sc://"):
+            raise ValueError("must be a Spark Connect URL, sc://HOST:PORT (e.g. sc://127.0.0.1:15002)")
+        return value
 
     @field_validator("master")
     @classmethod

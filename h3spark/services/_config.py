@@ -29,6 +29,9 @@ class ServicesConfig:
     spark_workers: int = 2
     spark_worker_cores: int = 1
     spark_worker_memory: str = "2g"
+    connect_port: int = 15002
+    connect_cores: int = 2
+    connect_memory: str = "1g"
     postgres_port: int = 5433  # not 5432: a cluster the machine's own packages start may hold that one
     heap: str = "512m"
     timeout_s: float = 180.0
@@ -56,6 +59,8 @@ class ServicesConfig:
             if field.name.endswith("_port") and not 1 <= value <= 65535:
                 raise ServiceError(f"The '{field.name}' setting must be a port in the range [1, 65535]. "
                                    f"Got {value} instead.")
+        if self.connect_cores < 1:
+            raise ServiceError(f"The 'connect_cores' setting must be at least 1. Got {self.connect_cores} instead.")
         if self.spark_workers < 1 or self.spark_worker_cores < 1:
             raise ServiceError("The 'spark_workers' and 'spark_worker_cores' settings must be at least 1. "
                                f"Got {self.spark_workers} and {self.spark_worker_cores} instead.")

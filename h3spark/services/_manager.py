@@ -12,6 +12,7 @@ from pathlib import Path
 from h3spark.errors import ServiceError
 from h3spark.services._base import Service
 from h3spark.services._config import ServicesConfig
+from h3spark.services._connect import ConnectService
 from h3spark.services._endpoint import Endpoint
 from h3spark.services._hdfs import HdfsService
 from h3spark.services._java import check_java
@@ -36,7 +37,8 @@ def _exclusive():
 
 
 def _services() -> dict[str, Service]:
-    return {"kafka": KafkaService(), "hdfs": HdfsService(), "spark": SparkService(), "postgres": PostgresService()}
+    return {"kafka": KafkaService(), "hdfs": HdfsService(), "spark": SparkService(), "postgres": PostgresService(),
+            "connect": ConnectService()}
 
 
 def resolve_names(names: list[str] | tuple[str, ...] | None) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SERVICE_NAMES = ("kafka", "hdfs", "spark", "postgres")
+SERVICE_NAMES = ("kafka", "hdfs", "spark", "postgres", "connect")
 
 
 def cache_dir() -> Path:

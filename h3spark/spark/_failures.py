@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import traceback
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -230,10 +231,15 @@ def java_causes(error: BaseException) -> list[tuple[tuple[str, ...], str]]:
 
 
 def _is_spark_error(error: BaseException) -> bool:
+    """A JVM failure through py4j (classic) or a Spark Connect server's (its Java causes are not sent
+    back: the message carries the class names and the tasks' Python tracebacks)."""
     from py4j.protocol import Py4JJavaError
     from pyspark.errors.exceptions.captured import CapturedException
 
-    return isinstance(error, (Py4JJavaError, CapturedException))
+    if isinstance(error, (Py4JJavaError, CapturedException)):
+        return True
+    connect = sys.modules.get("pyspark.errors.exceptions.connect")
+    return connect is not None and isinstance(error, connect.SparkConnectException)
 
 
 def _condition(error: BaseException) -> str | None:

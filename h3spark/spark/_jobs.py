@@ -6,6 +6,8 @@
     >>> job.join(15); job.result, job.error
 
 As hyperopt runs each trial: the caller keeps its own thread free to watch, print and cancel.
+A Spark Connect session has no SparkContext: ``TaggedJob(spark, ...)`` does the same with the
+session's operation tags (``addTag`` in the job's thread, ``interruptTag`` to cancel).
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ class JobGroup:
 
     def _run(self, action: Callable[[], Any]) -> None:
         try:
-            self.sc.setJobGroup(self.id, self.description, interruptOnCancel=True)
+            self._enter()
             self.result = action()
         except BaseException as error:  # noqa: BLE001 - kept for whoever joins (a cancel ends here too)
             self.error = error
+
+    def _enter(self) -> None:
+        """Put the calling thread's Spark jobs under this group (run in the job's thread)."""
+        self.sc.setJobGroup(self.id, self.description, interruptOnCancel=True)
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -54,3 +60,19 @@ class JobGroup:
     def join(self, timeout_s: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+class TaggedJob(JobGroup):
+    """A JobGroup on a session's operation tags, for a Spark Connect session (works on a classic one too).
+    Connect's tags are per thread, as job groups are; the server interrupts the tagged operations' tasks."""
+
+    def __init__(self, spark, kind: str, description: str):
+        super().__init__(None, kind, description)
+        self.spark = spark
+
+    def _enter(self) -> None:
+        self.spark.addTag(self.id)
+
+    def cancel(self) -> None:
+        logger.info("interrupting the operations tagged %s", self.id)
+        self.spark.interruptTag(self.id)

@@ -17,6 +17,8 @@ import threading
 import time
 
 from h3spark.config import SparkConfig
+from h3spark.errors import UsageError
+from h3spark.spark._connect import connect_session, stop_connect_sessions
 from h3spark.spark._jvm_archive import jvm_archive_options
 from h3spark.spark._logs import quiet_task_failures
 
@@ -48,10 +50,19 @@ def get_spark(config: SparkConfig | None = None, launch_only: bool = False):
     ``launch_only``: the session will run launches only (the CLI's ``train`` and ``launch``), so
     its JVM starts with LAUNCH_JAVA_OPTIONS. Every driver JVM uses the class-data archive once
     ``build_jvm_archive`` has made it (see ``_jvm_archive``). A config that sets
-    spark.driver.extraJavaOptions replaces both."""
+    spark.driver.extraJavaOptions replaces both.
+
+    ``config.remote`` (a Spark Connect server) gives a Connect session instead, with no JVM here
+    (see ``_connect``); launches run on it, other work needs a classic session."""
     from pyspark.sql import SparkSession
 
     config = config or SparkConfig()
+    if config.remote:
+        if not launch_only:
+            raise UsageError(f"spark.remote ({config.remote}, Spark Connect) runs launches only: 'h3spark train' with "
+                              "engine mxnet or torch, 'h3spark launch', h3spark.train.launch/distributed. This work "
+                              "needs a classic session: remove spark.remote from the config and set spark.master.")
+        return connect_session(config.remote)
     active = SparkSession.getActiveSession() or _running_default_session()
     if active is not None:
         return active
@@ -84,6 +95,8 @@ def effective_master(config: SparkConfig | None = None) -> str:
     active = SparkSession.getActiveSession() or _running_default_session()
     if active is not None:
         return active.sparkContext.master
+    if config is not None and config.remote:
+        return config.remote
     return _submitted_conf().get("spark.master", None) or (config or SparkConfig()).master
 
 
@@ -172,9 +185,11 @@ def stop_spark() -> None:
     """Stop the session this process holds, if any (used at the end of CLI commands and tests).
 
     The active session is per thread; one made in another thread (a launcher's) is still the
-    process's default, which ``builder.getOrCreate()`` would hand back, so it is stopped too."""
+    process's default, which ``builder.getOrCreate()`` would hand back, so it is stopped too.
+    A Spark Connect session's channel is closed; the server keeps the session (see ``_connect``)."""
     from pyspark.sql import SparkSession
 
+    stop_connect_sessions()
     session = SparkSession.getActiveSession() or SparkSession._instantiatedSession
     if session is not None:
         session.stop()

@@ -47,8 +47,8 @@ def train_from_config(config, workdir: str | Path, resume: bool = False, spark=N
     if training is None or training.engine not in _ENGINE_MODULES:
         raise UsageError("h3spark train runs engine mxnet or torch; add a training: section with engine: mxnet or torch "
                          "(engine sklearn runs with 'h3spark run CONFIG').")
-    if training.launcher == "spark" and spark is None:
-        spark = start_spark(config.spark)
+    if training.launcher == "spark" and spark is None:  # (a Spark Connect session only ever runs launches)
+        spark = start_spark(config.spark, launch_only=config.spark.remote is not None)
     # the driver's checks come first: a refused job reserves no run (worker_settings does, see plan_run)
     dataset_uri = dataset_uri or resolve_uri(config.dataset.uri, str(workdir))
     require_published(dataset_uri)

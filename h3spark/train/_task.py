@@ -38,6 +38,9 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     payload: bytes | None = None   # cloudpickled train_fn of distributed(); None for launch
     echo: bool = True
+    # The driver's working directory: workers start there when their host has it (the same machine, as with
+    # a Spark Connect server's or a local master's tasks), so relative paths in the command mean the same.
+    cwd: str = field(default_factory=os.getcwd)
 
 
 class LaunchFailed(RuntimeError):
@@ -66,7 +69,7 @@ def _run_roles(spec: LaunchSpec, task: int, host: str, all_gather, channel, canc
         command, result_path = _worker_command(spec, tmp)
         env = {**spec.env, **worker_env, "H3SPARK_TASK": str(task), "H3SPARK_NUM_WORKERS": str(spec.num_workers),
                **_exit_on_error_hook(spec)}
-        procs.add(start_role("worker", task, command, env, on_line))
+        procs.add(start_role("worker", task, command, env, on_line, cwd=spec.cwd if os.path.isdir(spec.cwd) else None))
         failure = procs.wait(roles=("worker", "scheduler", "server"), cancelled=cancelled)
         if failure is not None:
             raise LaunchFailed(json.dumps(_with_error(failure, result_path).to_json()))

@@ -45,3 +45,9 @@ def postgres_service():
 def spark_cluster() -> str:
     """Master URL of the local Spark standalone cluster, e.g. ``spark://127.0.0.1:7077``."""
     return _running_endpoint("spark").master_url
+
+
+@pytest.fixture(scope="session")
+def spark_connect() -> str:
+    """URL of the local Spark Connect server, e.g. ``sc://127.0.0.1:15002``."""
+    return _running_endpoint("connect").uri

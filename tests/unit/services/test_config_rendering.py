@@ -7,6 +7,7 @@ import pytest
 
 from h3spark.errors import ServiceError
 from h3spark.services import Endpoint, ServicesConfig
+from h3spark.services._connect import server_cmd
 from h3spark.services._hdfs import core_site, hdfs_site, render_site_xml
 from h3spark.services._kafka import new_cluster_id, render_server_properties
 from h3spark.services._spark import master_cmd, worker_cmd
@@ -74,6 +75,26 @@ def test_spark_commands_bind_loopback_with_small_workers(tmp_path):
     assert worker[-1] == "spark://127.0.0.1:17077"
     assert worker[worker.index("--cores") + 1] == "1" and worker[worker.index("--memory") + 1] == "2g"
     assert worker[worker.index("--webui-port") + 1] == str(config.spark_worker_webui_port + 1)
+
+
+def test_the_connect_server_listens_on_loopback_with_its_own_local_master(tmp_path):
+    config = ServicesConfig.from_env({"connect_port": 15999, "connect_cores": 3}, environ={})
+    cmd = server_cmd(tmp_path, config)
+    assert cmd[:3] == [str(tmp_path / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    assert cmd[cmd.index("--master") + 1] == "local[3]"
+    conf = dict(cmd[i + 1].split("=", 1) for i, item in enumerate(cmd) if item == "--conf")
+    assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1" and conf["spark.connect.grpc.binding.port"] == "15999"
+    assert conf["spark.driver.bindAddress"] == "127.0.0.1" and conf["spark.ui.enabled"] == "false"
+    # the shared launch session outlives Spark's one-hour default; a killed client's launch ends within ~35 s
+    assert conf["spark.connect.session.manager.defaultSessionTimeout"] == "7d"
+    assert conf["spark.connect.execute.manager.detachedTimeout"] == "30s"
+    assert conf["spark.connect.execute.reattachable.senderMaxStreamDuration"] == "15s"
+    assert conf["spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures"] == "1"
+
+
+def test_the_connect_server_needs_a_core():
+    with pytest.raises(ServiceError, match="The 'connect_cores' setting must be at least 1. Got 0 instead."):
+        ServicesConfig.from_env({"connect_cores": 0}, environ={})
 
 
 def test_config_reads_env_then_overrides():

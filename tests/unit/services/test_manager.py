@@ -75,7 +75,7 @@ def test_up_refuses_a_taken_port_before_starting_anything():
 
 
 def test_unknown_service_name_is_refused():
-    with pytest.raises(ServiceError, match="unknown service 'zookeeper'; choose from kafka, hdfs, spark"):
+    with pytest.raises(ServiceError, match="unknown service 'zookeeper'; choose from kafka, hdfs, spark, postgres, connect"):
         services.resolve_names(["kafka", "zookeeper"])
 
 
@@ -87,8 +87,8 @@ def test_cli_status_prints_the_endpoint_lines(tmp_path, capsys):
         services.down()
     captured = capsys.readouterr()
     assert captured.out.splitlines() == ["hdfs hdfs://127.0.0.1:8020 (webhdfs http://127.0.0.1:9870)"]
-    assert captured.err.strip() == ("not running: kafka, spark, postgres "
-                                    "(start with: h3spark services up kafka spark postgres)")
+    assert captured.err.strip() == ("not running: kafka, spark, postgres, connect "
+                                    "(start with: h3spark services up kafka spark postgres connect)")
 
 
 def test_cli_up_when_already_up_prints_the_status(tmp_path, capsys):

@@ -87,7 +87,7 @@ def test_the_port_comes_from_the_environment_and_is_checked():
 
 
 def test_postgres_is_one_of_the_services_started_by_default():
-    assert services.resolve_names(None)[-1] == "postgres"
+    assert services.resolve_names(None) == ["kafka", "hdfs", "spark", "postgres", "connect"]
     assert services.resolve_names(["postgres", "kafka"]) == ["kafka", "postgres"]
 
 

@@ -47,6 +47,28 @@ def test_torch_kind_gives_each_rank_the_rendezvous_and_returns_json_results():
     assert {r["LOCAL_WORLD_SIZE"] for r in results} == {"2"}
 
 
+def test_workers_start_in_the_launching_directory_where_their_host_has_it(tmp_path, monkeypatch):
+    """A task runs wherever Spark starts it (a Connect server's directory); the driver's directory is
+    the spec's, so ``python job/train.py`` means the same file. Where it does not exist, the task's stays."""
+    from h3spark.train._local_launch import run_local
+    from h3spark.train._task import LaunchSpec
+
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "train.py").write_text("import os\nprint('CWD', os.getcwd())\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the tasks' own directory
+    lines = []
+    spec = LaunchSpec(kind="torch", command=[sys.executable, "job/train.py"], num_workers=2, cwd=str(tmp_path))
+    run_local(spec, printer=lines.append)
+    assert sorted(line for line in lines if "CWD" in line) == [f"[worker {rank}] CWD {tmp_path}" for rank in (0, 1)]
+    lines.clear()
+    spec = LaunchSpec(kind="torch", command=[sys.executable, "-c", "import os; print('CWD', os.getcwd())"], num_workers=1,
+                      cwd=str(tmp_path / "not-on-this-host"))
+    run_local(spec, printer=lines.append)
+    assert [line for line in lines if "CWD" in line] == [f"[worker 0] CWD {elsewhere}"]
+
+
 def test_a_failing_worker_fails_the_launch_with_role_rank_host_and_tail():
     launch_id = uuid.uuid4().hex
     script = "import os, sys, time\nif os.environ['RANK'] == '1':\n    print('bad rank', flush=True); sys.exit(3)\ntime.sleep(60)"
