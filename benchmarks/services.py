@@ -25,7 +25,7 @@ from h3spark.services import ServicesConfig
 OFFSET_CONFIG = ServicesConfig(
     kafka_port=19092, kafka_controller_port=19093, hdfs_port=18020, hdfs_http_port=19870,
     hdfs_datanode_port=19866, hdfs_datanode_http_port=19864, hdfs_datanode_ipc_port=19867,
-    spark_port=17077, spark_webui_port=18080, spark_worker_webui_port=18081)
+    spark_port=17077, spark_webui_port=18080, spark_worker_webui_port=18081, connect_port=25002)
 
 
 def time_start(names: list[str]) -> float:

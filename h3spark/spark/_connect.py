@@ -19,13 +19,15 @@ import getpass
 import logging
 import socket
 import sys
+import urllib.parse
 import uuid
 
-from h3spark.errors import UsageError
+from h3spark.errors import ServiceError, UsageError
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "sc://"
+DEFAULT_PORT = 15002  # Spark Connect's
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -55,6 +57,7 @@ def connect_session(url: str):
     open_session = _open_session()
     if open_session is not None:
         return open_session
+    require_server(url)
     try:
         return _session(with_session_id(url, launch_session_id(url)))
     except Exception as error:  # noqa: BLE001 - only a closed session is retried; the rest is raised
@@ -63,6 +66,18 @@ def connect_session(url: str):
         logger.warning("the Spark Connect server at %s closed h3spark's shared session; this process uses a new one "
                        "(its first Python job starts the session's workers)", url)
         return _session(with_session_id(url, str(uuid.uuid4())))
+
+
+def require_server(url: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when nothing listens at ``url`` (pyspark's client would retry for minutes)."""
+    address = urllib.parse.urlparse(url.replace(SCHEME, "http://", 1))
+    host, port = address.hostname or "", address.port or DEFAULT_PORT
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        raise ServiceError(f"no Spark Connect server answers at {url} ({host}:{port}: {error.strerror or error}). "
+                           "Start the local one with: h3spark services up connect; or correct spark.remote "
+                           "(--remote).") from None
 
 
 def _session(url: str):

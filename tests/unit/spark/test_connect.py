@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 
 import pyarrow as pa
@@ -88,6 +90,18 @@ def test_the_barrier_task_runs_over_arrow_batches_and_yields_one_outcome_per_tex
     out = list(_arrow_task(task_fn)(iter(batches)))
     assert seen == [3, 4]
     assert [batch.column("outcome").to_pylist() for batch in out] == [['{"task": 0}'], ['{"task": 1}']]
+
+
+def test_a_launch_to_a_server_that_is_not_there_fails_at_once_with_exit_2(capsys):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    assert main(["launch", "-n", "1", "--kind", "torch", "--remote", f"sc://127.0.0.1:{port}", "--", "true"]) == 2
+    err = capsys.readouterr().err
+    assert f"no Spark Connect server answers at sc://127.0.0.1:{port} (127.0.0.1:{port}: Connection refused). " \
+           "Start the local one with: h3spark services up connect" in err and "Traceback" not in err
+    assert time.monotonic() - started < 30  # pyspark's client alone retries for minutes
 
 
 @pytest.mark.parametrize(("argv", "message"), [
