@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from h3spark.train.engines.model import TrainOptions, learning_rate
-from h3spark.train.engines.mxnet_models import build_spec_net, import_mxnet
+from h3spark.train.engines.mxnet_models import build_spec_net, import_mxnet, to_nd
 from h3spark.train.engines.spec import ModelSpec
 from h3spark.train.engines.stage import Stage
 
@@ -44,11 +44,11 @@ class MXNetStage(Stage):
         self._optimizer, self._updater = optimizer, mx.optimizer.get_updater(optimizer)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.net(self._mx.nd.ndarray.array(batch)).asnumpy()
+        return self.net(to_nd(batch)).asnumpy()
 
     def _forward(self, batch: np.ndarray):
         mx = self._mx
-        data = mx.nd.ndarray.array(batch)
+        data = to_nd(batch)
         if not self.first:
             data.attach_grad()
         stash = self._hold_stash() if self.compensation != "none" else None
@@ -64,7 +64,7 @@ class MXNetStage(Stage):
     def _backward(self, kept, grad_output: np.ndarray, version: int, delay: int):
         mx = self._mx
         data, out = kept
-        out.backward(mx.nd.ndarray.array(grad_output))
+        out.backward(to_nd(grad_output))
         if self.compensation == "dcasgd" and delay > 0:
             lamda, stashed = self.options.dcasgd_lambda, self._stash[version]
             for name, param in self._trainable.items():
