@@ -7,13 +7,12 @@ JVM of its own: the driver, its Python workers and their imports are already up 
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from h3spark.services._base import Daemon, Service
 from h3spark.services._config import ServicesConfig
 from h3spark.services._endpoint import Endpoint
-from h3spark.services._process import HOST
+from h3spark.services._process import HOST, accepts_connections
 from h3spark.services._spark import spark_env, spark_home
 
 SERVER_MAIN = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -22,8 +21,9 @@ SERVER_MAIN = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # the launch session h3spark pins keeps its warm Python workers between jobs. An operation whose client
 # went away (a killed CLI) is interrupted once its response stream ended (every 15 s a client
 # reattaches; Spark's default is 2 min) and 30 s passed without a reattach (5 min by default), so a
-# launch's tasks and roles outlive their driver by under a minute (measured: 2.6 min with the defaults). A launch that needs more task slots than the server has fails
-# at once instead of after 40 checks 15 s apart.
+# launch's tasks and roles outlive their driver by under a minute (measured: 2.6 min with the defaults).
+# A launch that needs more task slots than the server has fails at once instead of after 40 checks
+# 15 s apart.
 SERVER_CONF = {
     "spark.driver.host": HOST,
     "spark.driver.bindAddress": HOST,
@@ -65,7 +65,4 @@ class ConnectService(Service):
 
     def is_ready(self, endpoint: Endpoint) -> bool:
         """The gRPC port accepts connections (it opens once the driver's SparkContext is up)."""
-        port = int(endpoint.uri.rsplit(":", 1)[1])
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(2)
-            return sock.connect_ex((HOST, port)) == 0
+        return accepts_connections(int(endpoint.uri.rsplit(":", 1)[1]), timeout_s=2.0)
